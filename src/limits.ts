@@ -47,7 +47,7 @@ export const DEFAULT_HEARTBEAT = {
   heartbeatGrace: 1.5,
 } as const;
 
-export type FrameLimits = Pick<
-  typeof DEFAULT_LIMITS,
-  'maxCommandLength' | 'maxHeaderLineLength' | 'maxHeaders' | 'maxFrameSize'
+export type FrameLimits = Record<
+  'maxCommandLength' | 'maxHeaderLineLength' | 'maxHeaders' | 'maxFrameSize',
+  number
 >;

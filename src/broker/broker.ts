@@ -1,0 +1,324 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { StompError, type ErrorCode } from '../errors.js';
+import { encodeFrame } from '../protocol/encoder.js';
+import { Frame } from '../protocol/frame.js';
+import type { ByteStream } from '../transport/stream.js';
+import { SocketStream } from '../transport/tcp.js';
+import { Connection } from './connection.js';
+import { isQueueName, Queue, Topic, type Destination } from './destination.js';
+import { Message, RESERVED_HEADERS } from './message.js';
+import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+import {
+  queueScheduler,
+  subscriberScheduler,
+  type QueueScheduler,
+  type SubscriberScheduler,
+} from './scheduler.js';
+import { Subscription, type AckMode, type Delivery } from './subscription.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+export interface BrokerStats {
+  connections: number;
+  queues: number;
+  topics: number;
+  messagesQueued: number;
+  errors: Partial<Record<ErrorCode, number>>;
+}
+
+/**
+ * The broker: destinations, connections, routing, acknowledgement. Create it with
+ * startBroker(); close() releases every socket, timer and handle it opened.
+ */
+export class Broker {
+  readonly options: ResolvedOptions;
+  readonly version = VERSION;
+  private readonly connections = new Set<Connection>();
+  private readonly queues = new Map<string, Queue>();
+  private readonly topics = new Map<string, Topic>();
+  private readonly subscriberScheduler: SubscriberScheduler;
+  private readonly queueScheduler: QueueScheduler;
+  private readonly errors: Partial<Record<ErrorCode, number>> = {};
+  /** Prefix of ids this broker makes; random per start so ids never repeat across restarts. */
+  private readonly prefix = randomBytes(4).toString('hex');
+  private messageCounter = 0;
+  private sessionCounter = 0;
+  private corked: Connection[] = [];
+  private uncorkScheduled = false;
+  private server: net.Server | undefined;
+  private closing: Promise<void> | undefined;
+  private whenEmpty: (() => void) | undefined;
+
+  constructor(options: BrokerOptions = {}) {
+    this.options = resolveOptions(options);
+    this.subscriberScheduler = subscriberScheduler(this.options.subscriberScheduler);
+    this.queueScheduler = queueScheduler(this.options.queueScheduler);
+    this.flushCorked = this.flushCorked.bind(this);
+  }
+
+  /** Starts the TCP listener. */
+  async listen(): Promise<void> {
+    const server = net.createServer((socket) => this.accept(new SocketStream(socket)));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.address();
+    this.options.logger.info({ host: a.host, port: a.port, transport: 'tcp' }, 'listening');
+  }
+
+  /** Host and port actually bound (so `port: 0` can be used). */
+  address(): BrokerAddress {
+    const a = this.server?.address();
+    if (a === null || a === undefined || typeof a === 'string') {
+      throw new Error('broker is not listening');
+    }
+    return { host: a.address, port: a.port };
+  }
+
+  /** Takes a new connection from any transport. */
+  accept(stream: ByteStream): void {
+    if (this.closing !== undefined || this.connections.size >= this.options.maxConnections) {
+      const code: ErrorCode =
+        this.closing !== undefined ? 'SERVER_SHUTDOWN' : 'TOO_MANY_CONNECTIONS';
+      this.countError(code);
+      const e = new StompError(code);
+      stream.attach({ onData() {}, onDrain() {}, onClose() {} });
+      stream.write(
+        encodeFrame(
+          new Frame(
+            'ERROR',
+            ['message', `${e.message} (${code})`, 'code', code],
+            Buffer.from(e.message + '\n'),
+          ),
+          '1.0',
+        ),
+      );
+      stream.end();
+      setTimeout(() => stream.destroy(), this.options.closeLinger).unref();
+      return;
+    }
+    const c = new Connection(this, stream, `${this.prefix}-${++this.sessionCounter}`);
+    this.connections.add(c);
+    this.options.logger.debug(
+      { session: c.id, remote: c.remoteAddress, transport: c.transport },
+      'connection open',
+    );
+  }
+
+  connectionClosed(c: Connection): void {
+    if (!this.connections.delete(c)) return;
+    this.options.logger.debug(
+      { session: c.id, remote: c.remoteAddress, login: c.login },
+      'connection closed',
+    );
+    if (this.connections.size === 0) this.whenEmpty?.();
+  }
+
+  countError(code: ErrorCode): void {
+    this.errors[code] = (this.errors[code] ?? 0) + 1;
+  }
+
+  stats(): BrokerStats {
+    let queued = 0;
+    for (const q of this.queues.values()) queued += q.depth;
+    return {
+      connections: this.connections.size,
+      queues: this.queues.size,
+      topics: this.topics.size,
+      messagesQueued: queued,
+      errors: { ...this.errors },
+    };
+  }
+
+  /** Depth of a queue (messages waiting for a consumer), 0 if it does not exist. */
+  queueDepth(name: string): number {
+    return this.queues.get(name)?.depth ?? 0;
+  }
+
+  // --- writing: one cork per connection per tick -------------------------------------------
+
+  scheduleUncork(c: Connection): void {
+    this.corked.push(c);
+    if (!this.uncorkScheduled) {
+      this.uncorkScheduled = true;
+      process.nextTick(this.flushCorked);
+    }
+  }
+
+  private flushCorked(): void {
+    this.uncorkScheduled = false;
+    const list = this.corked;
+    this.corked = [];
+    for (let i = 0; i < list.length; i++) list[i]!.uncork();
+  }
+
+  // --- messages ------------------------------------------------------------------------------
+
+  /**
+   * Makes a message from a SEND: `destination` first, then every user header in order
+   * (SD-03); headers only the broker may set are dropped (SD-06).
+   */
+  createMessage(destination: string, f: Frame): Message {
+    const headers = ['destination', destination];
+    const h = f.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      if (!RESERVED_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
+    }
+    return new Message(`${this.prefix}-${++this.messageCounter}`, destination, headers, f.body);
+  }
+
+  route(sender: Connection, message: Message): void {
+    const name = message.destination;
+    if (isQueueName(name)) {
+      let q = this.queues.get(name);
+      if (q === undefined) {
+        q = new Queue(name, this.subscriberScheduler, this.options);
+        this.queues.set(name, q);
+      }
+      q.enqueue(message);
+      // Bounded memory: a full queue stops reading from the producers sending to it.
+      if (q.full && !sender.closing) sender.blockOn(q);
+    } else {
+      this.topics.get(name)?.publish(message);
+    }
+  }
+
+  subscribe(
+    c: Connection,
+    id: string,
+    explicitId: boolean,
+    name: string,
+    ackMode: AckMode,
+    prefetch: number,
+  ): void {
+    let dest: Destination | undefined;
+    if (isQueueName(name)) {
+      dest = this.queues.get(name);
+      if (dest === undefined) {
+        dest = new Queue(name, this.subscriberScheduler, this.options);
+        this.queues.set(name, dest);
+      }
+    } else {
+      dest = this.topics.get(name);
+      if (dest === undefined) {
+        dest = new Topic(name);
+        this.topics.set(name, dest);
+      }
+    }
+    const sub = new Subscription(c, id, explicitId, dest, ackMode, prefetch);
+    c.subscriptions.set(id, sub);
+    dest.addSubscription(sub);
+    if (dest.kind === 'queue') dest.dispatch();
+  }
+
+  /**
+   * Ends a subscription. Its unacknowledged queue messages go back to the head of the
+   * queue in the order they were delivered, to be redelivered (US-02, SB-07).
+   */
+  unsubscribe(sub: Subscription): void {
+    sub.active = false;
+    const dest = sub.destination;
+    dest.removeSubscription(sub);
+    const returned: Message[] = [];
+    for (const d of sub.unacked.values()) {
+      returned.push(d.message);
+      sub.connection.deliveries.delete(d.ackId);
+    }
+    sub.unacked.clear();
+    sub.inFlight = 0;
+    if (dest.kind === 'queue' && returned.length > 0) dest.requeue(returned);
+    this.dropIfIdle(dest);
+  }
+
+  private dropIfIdle(dest: Destination): void {
+    if (!dest.idle) return;
+    if (dest.kind === 'queue') this.queues.delete(dest.name);
+    else this.topics.delete(dest.name);
+  }
+
+  /** ACK (SB-05, SB-06): the covered messages are consumed. */
+  ack(c: Connection, d: Delivery): void {
+    for (const x of c.covered(d)) c.settle(x);
+    this.refill(d.subscription);
+  }
+
+  /** NACK (A-04, A-05): the covered messages go back to the head of their queue, by default. */
+  nack(c: Connection, d: Delivery): void {
+    const covered = c.covered(d);
+    for (const x of covered) c.settle(x);
+    const dest = d.subscription.destination;
+    if (dest.kind === 'queue') {
+      if (this.options.nackRequeue) dest.requeue(covered.map((x) => x.message));
+      else dest.dispatch();
+    }
+  }
+
+  /** A subscription has room again: give it more from its queue. */
+  refill(sub: Subscription): void {
+    const dest = sub.destination;
+    if (dest.kind === 'queue') {
+      dest.dispatch();
+      this.dropIfIdle(dest);
+    }
+  }
+
+  /** A connection's send buffer drained: serve its queues, in the queue scheduler's order. */
+  serveConnection(c: Connection): void {
+    const queues: Queue[] = [];
+    for (const sub of c.subscriptions.values()) {
+      const d = sub.destination;
+      if (d.kind === 'queue' && d.depth > 0 && !queues.includes(d)) queues.push(d);
+    }
+    for (const q of this.queueScheduler.order(queues)) q.dispatch();
+  }
+
+  // --- shutdown ------------------------------------------------------------------------------
+
+  /**
+   * Stops accepting, tells every client the server is shutting down (an ERROR, then
+   * close), returns unacknowledged messages to their queues, and resolves once every
+   * connection and the listener are closed.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const server = this.server;
+    const serverClosed =
+      server === undefined
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => server.close(() => resolve()));
+    const drained =
+      this.connections.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => (this.whenEmpty = resolve));
+    for (const c of [...this.connections]) c.fail(new StompError('SERVER_SHUTDOWN'));
+    await Promise.all([serverClosed, drained]);
+    this.options.logger.info({}, 'closed');
+  }
+}
+
+/** Starts a broker and resolves once it is listening. */
+export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
+  const broker = new Broker(options);
+  await broker.listen();
+  return broker;
+}

@@ -1,0 +1,460 @@
+import { StompError } from '../errors.js';
+import { encodeFrame, HEARTBEAT } from '../protocol/encoder.js';
+import { Frame } from '../protocol/frame.js';
+import { FrameParser, type ParserHandler } from '../protocol/parser.js';
+import type { StompVersion } from '../protocol/version.js';
+import type { ByteStream, StreamHandler } from '../transport/stream.js';
+import type { Broker } from './broker.js';
+import type { Queue } from './destination.js';
+import { dispatchFrame, SELF_RECEIPTING } from './handlers.js';
+import type { Message } from './message.js';
+import type { ConnectionInfo } from './options.js';
+import { Delivery, type Subscription } from './subscription.js';
+
+export type TransactionOp =
+  { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; delivery: Delivery };
+
+const enum Phase {
+  /** Waiting for CONNECT. */
+  New,
+  /** CONNECT received, authentication pending. */
+  Connecting,
+  Connected,
+  /** ERROR or DISCONNECT handled: nothing more is read. */
+  Closing,
+  Closed,
+}
+
+/**
+ * One STOMP session over one byte stream: the parser, the session state (subscriptions,
+ * transactions, unacknowledged deliveries), heart-beats, and the write path, which
+ * corks the stream once per tick so that all frames written in that tick leave together.
+ */
+export class Connection implements ParserHandler, StreamHandler, ConnectionInfo {
+  readonly id: string;
+  readonly broker: Broker;
+  readonly stream: ByteStream;
+  readonly parser: FrameParser;
+  version: StompVersion | undefined;
+  login: string | undefined;
+
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly transactions = new Map<string, TransactionOp[]>();
+  /** Unacknowledged deliveries by their `ack` id (A-03). */
+  readonly deliveries = new Map<string, Delivery>();
+  private ackCounter = 0;
+
+  private phase = Phase.New;
+  private pauses = 0;
+  private blockedByQueue = false;
+  /** Queues this connection is waiting on (it sent to them while they were full). */
+  private readonly blockers: Queue[] = [];
+  corked = false;
+
+  private loginTimer: NodeJS.Timeout | undefined;
+  private beatOutTimer: NodeJS.Timeout | undefined;
+  private beatInTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private slowTimer: NodeJS.Timeout | undefined;
+  private wroteSinceBeat = false;
+  private lastRead = 0;
+  private beatInLimit = 0;
+  /** The frame being handled, for `receipt-id` on an ERROR it causes (ER-03). */
+  currentFrame: Frame | undefined;
+
+  constructor(broker: Broker, stream: ByteStream, id: string) {
+    this.broker = broker;
+    this.stream = stream;
+    this.id = id;
+    const o = broker.options;
+    this.parser = new FrameParser(this, {
+      maxCommandLength: o.maxCommandLength,
+      maxHeaderLineLength: o.maxHeaderLineLength,
+      maxHeaders: o.maxHeaders,
+      maxFrameSize: o.maxFrameSize,
+      decodeConnectEscapes: o.decodeConnectEscapes,
+    });
+    stream.attach(this);
+    // C-10: a connection that never sends CONNECT is closed.
+    if (o.loginTimeout > 0) {
+      this.loginTimer = setTimeout(
+        () => this.fail(new StompError('LOGIN_TIMEOUT')),
+        o.loginTimeout,
+      );
+    }
+  }
+
+  get transport(): string {
+    return this.stream.transport;
+  }
+
+  get remoteAddress(): string {
+    return this.stream.remoteAddress;
+  }
+
+  get connected(): boolean {
+    return this.phase === Phase.Connected;
+  }
+
+  get closing(): boolean {
+    return this.phase >= Phase.Closing;
+  }
+
+  /** Open, and its send buffer below the high-water mark (flow control for queues). */
+  get canTakeMessages(): boolean {
+    return (
+      this.phase === Phase.Connected &&
+      this.stream.bufferedAmount < this.broker.options.highWaterMark
+    );
+  }
+
+  // --- reading -------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    if (this.phase >= Phase.Closing) return;
+    this.lastRead = Date.now();
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      this.fail(err, this.currentFrame);
+    }
+  }
+
+  onHeartbeat(): void {
+    // Any data counts as liveness (HB-04); lastRead was set when the chunk arrived.
+  }
+
+  onFrame(frame: Frame): void {
+    // D-02: nothing after DISCONNECT or ERROR is processed.
+    if (this.phase >= Phase.Closing) return;
+    this.currentFrame = frame;
+    try {
+      const pending = dispatchFrame(this, frame);
+      if (pending !== undefined) {
+        // Async hook: hold every later frame until this one is done, so frames are
+        // handled, and receipts sent, strictly in order (R-03).
+        this.pause();
+        pending.then(
+          () => {
+            if (this.phase >= Phase.Closing) return;
+            this.finishFrame(frame);
+            this.resume();
+          },
+          (err: unknown) => this.fail(err, frame),
+        );
+        return;
+      }
+      this.finishFrame(frame);
+    } catch (err) {
+      this.fail(err, frame);
+    }
+  }
+
+  private finishFrame(frame: Frame): void {
+    this.currentFrame = undefined;
+    if (SELF_RECEIPTING.has(frame.command)) return;
+    const receipt = frame.header('receipt');
+    if (receipt !== undefined) this.sendReceipt(receipt);
+  }
+
+  sendReceipt(receipt: string): void {
+    this.write(encodeFrame(new Frame('RECEIPT', ['receipt-id', receipt]), this.version ?? '1.2'));
+  }
+
+  /** Stops reading until a matching resume(): while a hook runs, or a queue is full. */
+  pause(): void {
+    if (this.pauses++ === 0) {
+      this.parser.pause();
+      this.stream.pauseReading();
+    }
+  }
+
+  resume(): void {
+    if (--this.pauses === 0 && this.phase < Phase.Closing) {
+      this.stream.resumeReading();
+      try {
+        this.parser.resume();
+      } catch (err) {
+        this.fail(err, this.currentFrame);
+      }
+    }
+  }
+
+  /** A queue this connection sent to is full: stop reading its frames until it drains. */
+  blockOn(queue: Queue): void {
+    queue.block(this);
+    if (!this.blockers.includes(queue)) this.blockers.push(queue);
+    if (!this.blockedByQueue) {
+      this.blockedByQueue = true;
+      this.pause();
+    }
+  }
+
+  unblock(): void {
+    if (this.blockedByQueue) {
+      this.blockedByQueue = false;
+      this.resume();
+    }
+  }
+
+  // --- session ---------------------------------------------------------------------------
+
+  /** CONNECT accepted: start heart-beats (HB-02) and read later frames under `version`. */
+  established(
+    version: StompVersion,
+    login: string | undefined,
+    beatOut: number,
+    beatIn: number,
+  ): void {
+    this.phase = Phase.Connected;
+    this.version = version;
+    this.login = login;
+    this.parser.version = version;
+    clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
+    if (beatOut > 0) {
+      // HB-07: this timer looks only at what we wrote, never at what we read.
+      this.beatOutTimer = setInterval(() => {
+        if (!this.wroteSinceBeat) this.write(HEARTBEAT);
+        this.wroteSinceBeat = false;
+      }, beatOut);
+    }
+    if (beatIn > 0) {
+      this.beatInLimit = Math.ceil(beatIn * this.broker.options.heartbeatGrace);
+      this.lastRead = Date.now();
+      this.beatInTimer = setTimeout(() => this.checkBeatIn(), this.beatInLimit);
+    }
+  }
+
+  markConnecting(): void {
+    this.phase = Phase.Connecting;
+  }
+
+  private checkBeatIn(): void {
+    const silent = Date.now() - this.lastRead;
+    if (silent >= this.beatInLimit) {
+      this.fail(new StompError('HEARTBEAT_TIMEOUT', `silent for ${silent} ms`));
+      return;
+    }
+    this.beatInTimer = setTimeout(() => this.checkBeatIn(), this.beatInLimit - silent);
+  }
+
+  /** Graceful close after DISCONNECT: its receipt, then close once flushed (D-01). */
+  disconnect(receipt: string | undefined): void {
+    if (receipt !== undefined) this.sendReceipt(receipt);
+    this.close();
+  }
+
+  /**
+   * Sends an ERROR, then closes once it is flushed (ER-01, ER-04). Carries `receipt-id`
+   * when the offending frame asked for a receipt (ER-03), and the error's stable code.
+   */
+  fail(err: unknown, frame?: Frame, extraHeaders: string[] = []): void {
+    if (this.phase >= Phase.Closing) return;
+    const e =
+      err instanceof StompError
+        ? err
+        : new StompError('INTERNAL_ERROR', err instanceof Error ? err.message : String(err));
+    const log = this.broker.options.logger;
+    const entry = { session: this.id, remote: this.remoteAddress, code: e.code, detail: e.detail };
+    if (e.code === 'INTERNAL_ERROR') log.error({ ...entry, err }, 'internal error');
+    else log.info(entry, 'sending ERROR');
+    this.broker.countError(e.code);
+    const headers = ['message', `${e.message} (${e.code})`, 'code', e.code];
+    const receipt = frame?.header('receipt');
+    if (receipt !== undefined && frame!.command !== 'CONNECT' && frame!.command !== 'STOMP') {
+      headers.push('receipt-id', receipt);
+    }
+    if (frame !== undefined) headers.push('command', frame.command);
+    headers.push(...extraHeaders, 'content-type', 'text/plain');
+    const body = Buffer.from(e.message + '\n');
+    this.write(encodeFrame(new Frame('ERROR', headers, body), this.version ?? '1.0'));
+    this.close();
+  }
+
+  /** Ends the session: releases its broker state now, closes the stream once flushed. */
+  close(): void {
+    if (this.phase >= Phase.Closing) return;
+    this.phase = Phase.Closing;
+    this.stream.pauseReading();
+    this.release();
+    if (this.corked) {
+      this.corked = false;
+      this.stream.uncork();
+    }
+    this.stream.end();
+    // ER-04: give the client a moment to read the ERROR/RECEIPT and close itself.
+    this.lingerTimer = setTimeout(() => this.stream.destroy(), this.broker.options.closeLinger);
+  }
+
+  /** Stream closed (by either side). */
+  onClose(): void {
+    if (this.phase !== Phase.Closing) {
+      this.phase = Phase.Closing;
+      this.release();
+    }
+    this.phase = Phase.Closed;
+    clearTimeout(this.lingerTimer);
+    this.broker.connectionClosed(this);
+  }
+
+  /**
+   * Gives back what the session held: open transactions are aborted (T-04), and
+   * unacknowledged messages return to the head of their queues in their original order,
+   * to be redelivered (SB-07, D-03).
+   */
+  private release(): void {
+    clearTimeout(this.loginTimer);
+    clearInterval(this.beatOutTimer);
+    clearTimeout(this.beatInTimer);
+    clearTimeout(this.slowTimer);
+    this.transactions.clear();
+    for (const sub of this.subscriptions.values()) this.broker.unsubscribe(sub);
+    this.subscriptions.clear();
+    this.deliveries.clear();
+    for (const q of this.blockers) q.forget(this);
+    this.blockers.length = 0;
+  }
+
+  // --- writing -----------------------------------------------------------------------------
+
+  write(buf: Buffer): void {
+    if (this.phase === Phase.Closed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      this.broker.scheduleUncork(this);
+    }
+    this.wroteSinceBeat = true;
+    this.stream.write(buf);
+  }
+
+  uncork(): void {
+    if (this.corked) {
+      this.corked = false;
+      this.stream.uncork();
+    }
+  }
+
+  onDrain(): void {
+    clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
+    if (this.phase === Phase.Connected) this.broker.serveConnection(this);
+  }
+
+  /** A queue delivery: counted, so that a redelivery says so (M-01..M-05). */
+  deliver(sub: Subscription, message: Message): void {
+    this.writeMessage(sub, message, ++message.deliveries);
+  }
+
+  private writeMessage(sub: Subscription, message: Message, n: number): void {
+    const h: string[] = [];
+    if (sub.explicitId) h.push('subscription', sub.id);
+    h.push('message-id', message.id);
+    if (sub.clientAck) {
+      // M-04: every client-ack MESSAGE carries an `ack` id, in every version. It is unique
+      // per delivery on this connection and never contains ':', '\', CR or LF (E-07).
+      const ackId = String(++this.ackCounter);
+      h.push('ack', ackId);
+      const d = new Delivery(message, sub, ackId);
+      sub.unacked.set(message.id, d);
+      sub.inFlight++;
+      this.deliveries.set(ackId, d);
+    }
+    if (n > 1) h.push('redelivered', 'true', 'x-delivery-count', String(n - 1));
+    this.write(message.shared.encode(this.version!, h));
+  }
+
+  /**
+   * A topic delivery: there is nowhere to keep it, so it is written now. A subscriber that
+   * cannot keep up (too many unsent bytes, or a full buffer that does not drain in time,
+   * or too many unacknowledged messages) is disconnected as a slow consumer.
+   */
+  deliverBroadcast(sub: Subscription, message: Message): void {
+    const o = this.broker.options;
+    const buffered = this.stream.bufferedAmount;
+    if (buffered > o.slowConsumerMaxBytes) {
+      this.fail(
+        new StompError('SLOW_CONSUMER', `${buffered} bytes unsent to subscription ${sub.id}`),
+      );
+      return;
+    }
+    if (sub.clientAck && sub.unacked.size >= o.maxUnackedPerSubscription) {
+      this.fail(
+        new StompError(
+          'SLOW_CONSUMER',
+          `${sub.unacked.size} unacknowledged messages on subscription ${sub.id}`,
+        ),
+      );
+      return;
+    }
+    this.writeMessage(sub, message, 1);
+    if (buffered > o.highWaterMark && this.slowTimer === undefined && o.slowConsumerTimeout > 0) {
+      this.slowTimer = setTimeout(
+        () =>
+          this.fail(
+            new StompError(
+              'SLOW_CONSUMER',
+              `send buffer did not drain in ${o.slowConsumerTimeout} ms`,
+            ),
+          ),
+        o.slowConsumerTimeout,
+      );
+    }
+  }
+
+  /** Looks up an unacknowledged delivery the way the session's version names it (A-01..A-03). */
+  findDelivery(frame: Frame): Delivery {
+    if (this.version === '1.2') {
+      const id = frame.header('id');
+      if (id === undefined)
+        throw new StompError('MISSING_HEADER', `${frame.command} needs id (STOMP 1.2)`);
+      const d = this.deliveries.get(id);
+      if (d === undefined) throw new StompError('UNKNOWN_MESSAGE', `ack id ${id}`);
+      return d;
+    }
+    const messageId = frame.header('message-id');
+    if (messageId === undefined)
+      throw new StompError('MISSING_HEADER', `${frame.command} needs message-id`);
+    const subId = frame.header('subscription');
+    if (subId === undefined && this.version === '1.1') {
+      throw new StompError('MISSING_HEADER', `${frame.command} needs subscription (STOMP 1.1)`);
+    }
+    if (subId !== undefined) {
+      const d = this.subscriptions.get(subId)?.unacked.get(messageId);
+      if (d !== undefined) return d;
+    } else {
+      // 1.0 ACKs name only the message: search this connection's subscriptions.
+      for (const sub of this.subscriptions.values()) {
+        const d = sub.unacked.get(messageId);
+        if (d !== undefined) return d;
+      }
+    }
+    throw new StompError('UNKNOWN_MESSAGE', `message-id ${messageId}`);
+  }
+
+  /** Removes a delivery from the unacknowledged set. */
+  settle(d: Delivery): void {
+    const sub = d.subscription;
+    sub.unacked.delete(d.message.id);
+    this.deliveries.delete(d.ackId);
+    if (d.inTransaction) d.inTransaction = false;
+    else sub.inFlight--;
+  }
+
+  /**
+   * The deliveries an ACK or NACK of `d` covers: in `client` mode every earlier
+   * unacknowledged message of the same subscription, and no other (SB-05, A-05);
+   * in `client-individual` mode `d` alone (SB-06).
+   */
+  covered(d: Delivery): Delivery[] {
+    const sub = d.subscription;
+    if (sub.ackMode !== 'client') return [d];
+    const out: Delivery[] = [];
+    for (const x of sub.unacked.values()) {
+      out.push(x);
+      if (x === d) break;
+    }
+    return out;
+  }
+}

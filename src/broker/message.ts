@@ -1,0 +1,42 @@
+import { SharedMessage } from '../protocol/encoder.js';
+
+/** Header names only the broker may set on a MESSAGE; a SEND's copies are dropped (SD-06). */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'destination',
+  'message-id',
+  'subscription',
+  'ack',
+  'redelivered',
+  'x-delivery-count',
+  'transaction',
+  'receipt',
+  'content-length',
+]);
+
+/**
+ * A message as the broker holds it. The encoded common part (SharedMessage) is made
+ * once and shared by every delivery, to every subscriber of a topic.
+ */
+export class Message {
+  readonly id: string;
+  readonly destination: string;
+  readonly shared: SharedMessage;
+  /** Times this message has been handed to a subscriber. */
+  deliveries = 0;
+
+  constructor(id: string, destination: string, headers: string[], body: Buffer) {
+    this.id = id;
+    this.destination = destination;
+    this.shared = new SharedMessage(headers, body);
+  }
+
+  get size(): number {
+    return this.shared.body.length + 64;
+  }
+
+  get persistent(): boolean {
+    const h = this.shared.headers;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === 'persistent') return h[i + 1] !== 'false';
+    return true;
+  }
+}

@@ -1,0 +1,31 @@
+/** What a transport reports to the session on top of it. */
+export interface StreamHandler {
+  onData(chunk: Buffer): void;
+  /** The transport's send buffer emptied after having been full. */
+  onDrain(): void;
+  onClose(): void;
+}
+
+/**
+ * One byte-stream interface under every transport (TCP now; TLS and WebSocket share it),
+ * so that every connection is the same session to the broker, with the same limits,
+ * heart-beats and flow control.
+ */
+export interface ByteStream {
+  /** 'tcp', 'tls', 'ws' or 'wss'. */
+  readonly transport: string;
+  readonly remoteAddress: string;
+  /** Bytes accepted by write() and not yet handed to the operating system. */
+  readonly bufferedAmount: number;
+  attach(handler: StreamHandler): void;
+  /** Returns false when the send buffer is full; onDrain follows when it empties. */
+  write(chunk: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  /** Flushes what was written, then closes. */
+  end(): void;
+  /** Closes at once, dropping unsent data. */
+  destroy(): void;
+}
