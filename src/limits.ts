@@ -27,13 +27,13 @@ export const DEFAULT_FLOW = {
   /** Unsent bytes on a connection above which its queue subscriptions get no more messages. */
   highWaterMark: 1024 * 1024,
   /** Unsent bytes above which a topic subscriber is disconnected as a slow consumer. */
-  slowConsumerMaxBytes: 64 * 1024 * 1024,
+  slowConsumerMaxBytes: 16 * 1024 * 1024,
   /** Milliseconds a topic subscriber above highWaterMark has to drain before it is disconnected. */
   slowConsumerTimeout: 30_000,
   /** Messages held in memory per queue before producers sending to it are paused. */
   maxQueueMessagesInMemory: 100_000,
   /** Bytes held in memory per queue before producers sending to it are paused. */
-  maxQueueBytesInMemory: 256 * 1024 * 1024,
+  maxQueueBytesInMemory: 64 * 1024 * 1024,
 } as const;
 
 export const DEFAULT_HEARTBEAT = {

@@ -277,6 +277,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     if (this.phase >= Phase.Closing) return;
     this.phase = Phase.Closing;
     this.stream.pauseReading();
+    this.parser.pause();
     this.release();
     if (this.corked) {
       this.corked = false;
