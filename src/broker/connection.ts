@@ -213,11 +213,16 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     clearTimeout(this.loginTimer);
     this.loginTimer = undefined;
     if (beatOut > 0) {
-      // HB-07: this timer looks only at what we wrote, never at what we read.
-      this.beatOutTimer = setInterval(() => {
-        if (!this.wroteSinceBeat) this.write(HEARTBEAT);
-        this.wroteSinceBeat = false;
-      }, beatOut);
+      // HB-03: some data at least every beatOut ms. Checking every half interval for
+      // "nothing written since the last check" bounds the silence by beatOut without
+      // reading the clock on every write. HB-07: this looks only at what we wrote.
+      this.beatOutTimer = setInterval(
+        () => {
+          if (!this.wroteSinceBeat) this.write(HEARTBEAT);
+          this.wroteSinceBeat = false;
+        },
+        Math.max(1, Math.floor(beatOut / 2)),
+      );
     }
     if (beatIn > 0) {
       this.beatInLimit = Math.ceil(beatIn * this.broker.options.heartbeatGrace);
@@ -266,7 +271,9 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
       headers.push('receipt-id', receipt);
     }
     if (frame !== undefined) headers.push('command', frame.command);
-    headers.push(...extraHeaders, 'content-type', 'text/plain');
+    // The charset parameter is explicit (B-06), and it also keeps stompit 1.0, which
+    // mishandles a bare `text/plain` ERROR body, working.
+    headers.push(...extraHeaders, 'content-type', 'text/plain;charset=utf-8');
     const body = Buffer.from(e.message + '\n');
     this.write(encodeFrame(new Frame('ERROR', headers, body), this.version ?? '1.0'));
     this.close();

@@ -1,0 +1,308 @@
+/**
+ * The `coilmq` command as users run it: `node bin/coilmq.js` (which loads dist/), spawned as a
+ * real child process.
+ */
+import { test, describe, before, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RawClient } from '../helpers/raw-client.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = path.join(ROOT, 'bin', 'coilmq.js');
+const PKG = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  bin: Record<string, string>;
+  scripts: Record<string, string>;
+};
+
+interface LogEntry {
+  level: number;
+  msg: string;
+  name?: string;
+  [k: string]: unknown;
+}
+
+interface Cli {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** stdout lines that parsed as JSON (pino). */
+  logs: LogEntry[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLog(msg: string, ms?: number): Promise<LogEntry>;
+}
+
+const children: ChildProcess[] = [];
+const sockets: Array<{ destroy(): void }> = [];
+
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const c of children.splice(0)) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+});
+
+function cli(args: string[]): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  let err = '';
+  let partial = '';
+  const logs: LogEntry[] = [];
+  const waiters: Array<() => void> = [];
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    partial += d;
+    let i: number;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as LogEntry);
+      } catch {
+        // not a log line
+      }
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      resolve({ code, signal });
+      for (const w of waiters.splice(0)) w();
+    }),
+  );
+  let exitedNow = false;
+  void exited.then(() => (exitedNow = true));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    logs,
+    exited,
+    async waitForLog(msg, ms = 5000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const found = logs.find((l) => l.msg === msg);
+        if (found) return found;
+        if (exitedNow) throw new Error(`exited before logging "${msg}": ${out}${err}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no "${msg}" log line within ${ms} ms: ${out}${err}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+    },
+  };
+}
+
+/** Runs the command to completion. */
+async function run(
+  args: string[],
+  ms = 10000,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const c = cli(args);
+  const { code } = await within(c.exited, ms, `coilmq ${args.join(' ')} to exit`);
+  return { code, out: c.stdout(), err: c.stderr() };
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+/** A port that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `coilmq -b 127.0.0.1 -p <free port>` and waits for "coilmq started". */
+async function startCli(
+  extra: string[] = [],
+): Promise<{ c: Cli; port: number; started: LogEntry }> {
+  const port = await freePort();
+  const c = cli(['-b', '127.0.0.1', '-p', String(port), ...extra]);
+  const started = await c.waitForLog('coilmq started');
+  return { c, port, started };
+}
+
+async function connectClient(port: number): Promise<RawClient> {
+  const client = await RawClient.connect(port, '1.2');
+  sockets.push(client);
+  return client;
+}
+
+/** SUBSCRIBE + SEND through the running broker and check the MESSAGE. */
+async function roundTrip(client: RawClient): Promise<void> {
+  client.write('SUBSCRIBE\nid:s1\ndestination:/queue/cli\nreceipt:r1\n\n\0');
+  assert.equal((await client.expect('RECEIPT')).header('receipt-id'), 'r1');
+  client.write('SEND\ndestination:/queue/cli\nreceipt:r2\ncontent-type:text/plain\n\nvia cli\0');
+  const frames = [await client.next(), await client.next()];
+  const receipt = frames.find((f) => f.command === 'RECEIPT');
+  const msg = frames.find((f) => f.command === 'MESSAGE');
+  assert.equal(receipt?.header('receipt-id'), 'r2');
+  assert.ok(msg, 'MESSAGE delivered');
+  assert.equal(msg.body.toString(), 'via cli');
+  assert.equal(msg.header('destination'), '/queue/cli');
+  assert.equal(msg.header('subscription'), 's1');
+}
+
+describe('coilmq CLI', () => {
+  before(() => {
+    if (!existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    }
+  });
+
+  test('package.json: bin and npm start run bin/coilmq.js', () => {
+    assert.equal(PKG.bin.coilmq, './bin/coilmq.js');
+    assert.match(PKG.scripts.start ?? '', /^node bin\/coilmq\.js\b/);
+    const src = readFileSync(BIN, 'utf8');
+    assert.ok(src.startsWith('#!/usr/bin/env node\n'), 'shebang');
+    assert.ok((statSync(BIN).mode & 0o111) !== 0, 'bin/coilmq.js is executable');
+  });
+
+  test('npm start -- --version runs the binary', async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn('npm', ['start', '--silent', '--', '--version'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+    assert.equal(r.code, 0);
+    assert.equal(r.out.trim(), PKG.version);
+  });
+
+  test('--version prints the package version and exits 0', async () => {
+    const r = await run(['--version']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out.trim(), PKG.version);
+  });
+
+  test('--help lists the options, the default port 61613, and exits 0', async () => {
+    const r = await run(['--help']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Usage: coilmq/);
+    assert.match(r.out, /-b, --host <addr>/);
+    assert.match(r.out, /-p, --port <port>/);
+    assert.match(r.out, /--debug/);
+    assert.match(r.out, /--version/);
+    assert.match(r.out, /-p, --port <port>.*\(default: 61613\)/);
+    assert.match(r.out, /-b, --host <addr>.*\(default: "127\.0\.0\.1"\)/);
+  });
+
+  for (const bad of ['abc', '70000', '-1', '1.5']) {
+    test(`bad port (-p ${bad}) exits non-zero with a message`, async () => {
+      const r = await run(['-p', bad]);
+      assert.notEqual(r.code, 0);
+      assert.notEqual(r.code, null);
+      assert.match(r.err, /--port/);
+      assert.ok(r.err.includes(`'${bad}' is invalid`), r.err);
+      assert.match(r.err, /not a port number/);
+      assert.equal(r.out, '', 'did not start');
+    });
+  }
+
+  test('unknown option exits non-zero', async () => {
+    const r = await run(['--no-such-option']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /unknown option/i);
+  });
+
+  test('port already in use: exits non-zero with the listen error', async () => {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = srv.address() as net.AddressInfo;
+      const r = await run(['-b', '127.0.0.1', '-p', String(port)]);
+      assert.notEqual(r.code, 0);
+      assert.notEqual(r.code, null);
+      assert.match(r.out + r.err, /EADDRINUSE/);
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`serves STOMP, then ${signal}: client gets ERROR SERVER_SHUTDOWN, exit code 0`, async () => {
+      const { c, port, started } = await startCli();
+      assert.equal(started.port, port);
+      assert.equal(started.host, '127.0.0.1');
+      assert.equal(started.version, PKG.version);
+      assert.equal(started.name, 'coilmq');
+      assert.equal(started.level, 30, 'info');
+
+      const client = await connectClient(port);
+      await roundTrip(client);
+
+      assert.ok(c.child.kill(signal));
+      const err = await client.expect('ERROR');
+      assert.equal(err.header('code'), 'SERVER_SHUTDOWN');
+      await client.waitClosed();
+      const exit = await within(c.exited, 5000, 'exit after signal');
+      assert.deepEqual(exit, { code: 0, signal: null });
+      const shutting = c.logs.find((l) => l.msg === 'shutting down');
+      assert.equal(shutting?.signal, signal);
+      assert.equal(c.stderr(), '');
+    });
+  }
+
+  test('signal with no clients connected exits 0 promptly', async () => {
+    const { c } = await startCli();
+    const t0 = Date.now();
+    c.child.kill('SIGTERM');
+    const exit = await within(c.exited, 5000, 'exit');
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  });
+
+  test('--debug logs connection events at debug level, default does not', async () => {
+    const dbg = await startCli(['--debug']);
+    const c1 = await connectClient(dbg.port);
+    const open = await dbg.c.waitForLog('connection open');
+    assert.equal(open.level, 20);
+    c1.destroy();
+
+    const plain = await startCli();
+    const c2 = await connectClient(plain.port);
+    await roundTrip(c2);
+    assert.equal(
+      plain.c.logs.some((l) => l.level < 30),
+      false,
+      'no debug lines without --debug',
+    );
+
+    dbg.c.child.kill('SIGTERM');
+    plain.c.child.kill('SIGTERM');
+    assert.equal((await within(dbg.c.exited, 5000, 'exit')).code, 0);
+    assert.equal((await within(plain.c.exited, 5000, 'exit')).code, 0);
+  });
+});
