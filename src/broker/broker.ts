@@ -246,6 +246,34 @@ export class Broker {
     this.dropIfIdle(dest);
   }
 
+  /**
+   * Ends every subscription of a closing connection. Unacknowledged queue messages go back
+   * to the head of their queues in the order this connection received them, across all of
+   * its subscriptions (SB-07, D-03).
+   */
+  releaseSubscriptions(c: Connection): void {
+    const returned = new Map<Queue, Message[]>();
+    for (const d of c.deliveries.values()) {
+      const dest = d.subscription.destination;
+      if (dest.kind !== 'queue') continue;
+      const list = returned.get(dest);
+      if (list === undefined) returned.set(dest, [d.message]);
+      else list.push(d.message);
+    }
+    c.deliveries.clear();
+    const dests: Destination[] = [];
+    for (const sub of c.subscriptions.values()) {
+      sub.active = false;
+      sub.unacked.clear();
+      sub.inFlight = 0;
+      sub.destination.removeSubscription(sub);
+      dests.push(sub.destination);
+    }
+    c.subscriptions.clear();
+    for (const [q, messages] of returned) q.requeue(messages);
+    for (const d of dests) this.dropIfIdle(d);
+  }
+
   private dropIfIdle(dest: Destination): void {
     if (!dest.idle) return;
     if (dest.kind === 'queue') this.queues.delete(dest.name);

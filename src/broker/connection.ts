@@ -236,6 +236,9 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   }
 
   private checkBeatIn(): void {
+    // While we have stopped reading (a full queue, a pending hook) the client's beats sit
+    // unread in the socket: that silence is ours, not the client's.
+    if (this.pauses > 0) this.lastRead = Date.now();
     const silent = Date.now() - this.lastRead;
     if (silent >= this.beatInLimit) {
       this.fail(new StompError('HEARTBEAT_TIMEOUT', `silent for ${silent} ms`));
@@ -317,9 +320,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     clearTimeout(this.beatInTimer);
     clearTimeout(this.slowTimer);
     this.transactions.clear();
-    for (const sub of this.subscriptions.values()) this.broker.unsubscribe(sub);
-    this.subscriptions.clear();
-    this.deliveries.clear();
+    this.broker.releaseSubscriptions(this);
     for (const q of this.blockers) q.forget(this);
     this.blockers.length = 0;
   }
@@ -335,6 +336,8 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     }
     this.wroteSinceBeat = true;
     this.stream.write(buf);
+    // Past the high-water mark queue deliveries stop; ask to hear when it has drained.
+    if (this.stream.bufferedAmount >= this.broker.options.highWaterMark) this.stream.waitDrain();
   }
 
   uncork(): void {

@@ -20,6 +20,11 @@ export interface ByteStream {
   attach(handler: StreamHandler): void;
   /** Returns false when the send buffer is full; onDrain follows when it empties. */
   write(chunk: Buffer): boolean;
+  /**
+   * Asks for onDrain once what is buffered now has been sent, however little it is: the
+   * session's high-water mark may be below the transport's own.
+   */
+  waitDrain(): void;
   cork(): void;
   uncork(): void;
   pauseReading(): void;

@@ -1,11 +1,15 @@
 import net from 'node:net';
 import type { ByteStream, StreamHandler } from './stream.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** A TCP (or TLS: a TLSSocket is a net.Socket) connection as a ByteStream. */
 export class SocketStream implements ByteStream {
   readonly transport: string;
   readonly remoteAddress: string;
   private readonly socket: net.Socket;
+  private handler: StreamHandler | undefined;
+  private waiting = false;
 
   constructor(socket: net.Socket, transport = 'tcp') {
     this.socket = socket;
@@ -20,6 +24,7 @@ export class SocketStream implements ByteStream {
   }
 
   attach(handler: StreamHandler): void {
+    this.handler = handler;
     const socket = this.socket;
     socket.on('data', (chunk: Buffer) => handler.onData(chunk));
     socket.on('drain', () => handler.onDrain());
@@ -31,6 +36,18 @@ export class SocketStream implements ByteStream {
   write(chunk: Buffer): boolean {
     return this.socket.write(chunk);
   }
+
+  waitDrain(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    // An empty write's callback runs once everything written before it has been flushed.
+    this.socket.write(EMPTY, this.flushed);
+  }
+
+  private readonly flushed = (): void => {
+    this.waiting = false;
+    this.handler?.onDrain();
+  };
 
   cork(): void {
     this.socket.cork();
