@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { StompError, type ErrorCode } from '../errors.js';
-import { encodeFrame } from '../protocol/encoder.js';
 import { Frame } from '../protocol/frame.js';
 import type { ByteStream } from '../transport/stream.js';
 import { SocketStream } from '../transport/tcp.js';
-import { Connection } from './connection.js';
+import { Connection, errorFrame } from './connection.js';
 import { isQueueName, Queue, Topic, type Destination } from './destination.js';
 import { Message, RESERVED_HEADERS } from './message.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
@@ -97,18 +96,8 @@ export class Broker {
       const code: ErrorCode =
         this.closing !== undefined ? 'SERVER_SHUTDOWN' : 'TOO_MANY_CONNECTIONS';
       this.countError(code);
-      const e = new StompError(code);
       stream.attach({ onData() {}, onDrain() {}, onClose() {} });
-      stream.write(
-        encodeFrame(
-          new Frame(
-            'ERROR',
-            ['message', `${e.message} (${code})`, 'code', code],
-            Buffer.from(e.message + '\n'),
-          ),
-          '1.0',
-        ),
-      );
+      stream.write(errorFrame(new StompError(code), [], '1.0'));
       stream.end();
       setTimeout(() => stream.destroy(), this.options.closeLinger).unref();
       return;

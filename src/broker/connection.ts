@@ -11,6 +11,25 @@ import type { Message } from './message.js';
 import type { ConnectionInfo } from './options.js';
 import { Delivery, type Subscription } from './subscription.js';
 
+/**
+ * An ERROR frame for `e`: `message` (ending in the stable code), `code`, any extra
+ * headers, and the description as a text body (ER-02).
+ */
+export function errorFrame(e: StompError, extra: readonly string[], version: StompVersion): Buffer {
+  // The charset parameter is explicit (B-06), and it also keeps stompit 1.0, which
+  // mishandles a bare `text/plain` ERROR body, working.
+  const headers = [
+    'message',
+    `${e.message} (${e.code})`,
+    'code',
+    e.code,
+    ...extra,
+    'content-type',
+    'text/plain;charset=utf-8',
+  ];
+  return encodeFrame(new Frame('ERROR', headers, Buffer.from(e.message + '\n')), version);
+}
+
 export type TransactionOp =
   { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; delivery: Delivery };
 
@@ -268,17 +287,14 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     if (e.code === 'INTERNAL_ERROR') log.error({ ...entry, err }, 'internal error');
     else log.info(entry, 'sending ERROR');
     this.broker.countError(e.code);
-    const headers = ['message', `${e.message} (${e.code})`, 'code', e.code];
+    const extra: string[] = [];
     const receipt = frame?.header('receipt');
     if (receipt !== undefined && frame!.command !== 'CONNECT' && frame!.command !== 'STOMP') {
-      headers.push('receipt-id', receipt);
+      extra.push('receipt-id', receipt);
     }
-    if (frame !== undefined) headers.push('command', frame.command);
-    // The charset parameter is explicit (B-06), and it also keeps stompit 1.0, which
-    // mishandles a bare `text/plain` ERROR body, working.
-    headers.push(...extraHeaders, 'content-type', 'text/plain;charset=utf-8');
-    const body = Buffer.from(e.message + '\n');
-    this.write(encodeFrame(new Frame('ERROR', headers, body), this.version ?? '1.0'));
+    if (frame !== undefined) extra.push('command', frame.command);
+    extra.push(...extraHeaders);
+    this.write(errorFrame(e, extra, this.version ?? '1.0'));
     this.close();
   }
 

@@ -42,7 +42,8 @@ function authorized(
   const r = hook(c, action, destination);
   if (r === true) return then();
   if (r === false) return deny();
-  return Promise.resolve(r).then((ok) => (ok ? then() : deny()));
+  // The client may be gone by the time the hook answers: then nothing more happens.
+  return Promise.resolve(r).then((ok) => (c.closing ? undefined : ok ? then() : deny()));
 }
 
 const HEART_BEAT = /^([0-9]+),([0-9]+)$/;
@@ -69,6 +70,7 @@ function onConnect(c: Connection, f: Frame): void | Promise<void> {
   }
   const login = f.header('login');
   const accept = (): void => {
+    if (c.closing) return; // gone (or timed out) while an async hook was deciding
     const o = c.broker.options;
     const max = o.heartbeatMaxInterval > 0 ? o.heartbeatMaxInterval : Infinity;
     const clamp = (v: number): number => Math.min(Math.max(v, o.heartbeatMinInterval), max);
@@ -92,7 +94,7 @@ function onConnect(c: Connection, f: Frame): void | Promise<void> {
   if (r === true) return accept();
   if (r === false) return fail();
   c.markConnecting();
-  return Promise.resolve(r).then((ok) => (ok ? accept() : fail()));
+  return Promise.resolve(r).then((ok) => (c.closing ? undefined : ok ? accept() : fail()));
 }
 
 function onSend(c: Connection, f: Frame): void | Promise<void> {
