@@ -15,6 +15,7 @@ export type {
   Logger,
   SubscriberSchedulerName,
   QueueSchedulerName,
+  TlsOptions,
 } from './broker/options.js';
 export { ErrorCodes, StompError, type ErrorCode } from './errors.js';
 export { DEFAULT_LIMITS, DEFAULT_FLOW, DEFAULT_HEARTBEAT } from './limits.js';

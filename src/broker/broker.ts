@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { StompError, type ErrorCode } from '../errors.js';
 import { Frame } from '../protocol/frame.js';
 import type { ByteStream } from '../transport/stream.js';
 import { SocketStream } from '../transport/tcp.js';
+import { certificateLogin, createTlsServer } from '../transport/tls.js';
+import { createWebSocketServer } from '../transport/websocket.js';
 import { Connection, errorFrame } from './connection.js';
 import { isQueueName, Queue, Topic, type Destination } from './destination.js';
 import { Message, RESERVED_HEADERS } from './message.js';
@@ -25,7 +28,24 @@ export const VERSION: string = (
 
 export interface BrokerAddress {
   host: string;
+  /** The TCP port. */
   port: number;
+  /** The TLS port, when TLS is on. */
+  tlsPort?: number;
+  /** The WebSocket port, when WebSocket is on. */
+  wsPort?: number;
+  /** The secure WebSocket port, when wss is on. */
+  wssPort?: number;
+}
+
+type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** One listening server: TCP, TLS, or the HTTP(S) server carrying WebSockets. */
+interface Listener {
+  transport: Transport;
+  server: net.Server;
+  /** For ws and wss. */
+  wss?: { close(cb?: (err?: Error) => void): void };
 }
 
 export interface BrokerStats {
@@ -55,7 +75,7 @@ export class Broker {
   private sessionCounter = 0;
   private corked: Connection[] = [];
   private uncorkScheduled = false;
-  private server: net.Server | undefined;
+  private readonly listeners: Listener[] = [];
   private closing: Promise<void> | undefined;
   private whenEmpty: (() => void) | undefined;
 
@@ -66,28 +86,105 @@ export class Broker {
     this.flushCorked = this.flushCorked.bind(this);
   }
 
-  /** Starts the TCP listener. */
+  /**
+   * Starts every configured listener: TCP always, TLS when `tls` is given (and `tlsPort`
+   * is not false), WebSocket when `wsPort` is given, wss when `wssPort` is. If one cannot
+   * listen, those already started are closed and the error is thrown.
+   */
   async listen(): Promise<void> {
-    const server = net.createServer((socket) => this.accept(new SocketStream(socket)));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
-    this.options.logger.info({ host: a.host, port: a.port, transport: 'tcp' }, 'listening');
+    const o = this.options;
+    const planned: Array<{ listener: Listener; port: number }> = [];
+    const tcp = net.createServer((socket) => this.accept(new SocketStream(socket)));
+    planned.push({ listener: { transport: 'tcp', server: tcp }, port: o.port });
+    if (o.tls !== undefined && o.tlsPort !== false) {
+      const server = createTlsServer(o.tls, (socket) =>
+        this.accept(new SocketStream(socket, 'tls', certificateLogin(socket))),
+      );
+      planned.push({ listener: { transport: 'tls', server }, port: o.tlsPort });
+    }
+    const web = (transport: 'ws' | 'wss', port: number): void => {
+      const { server, wss } = createWebSocketServer(
+        {
+          path: o.wsPath,
+          maxFrameSize: o.maxFrameSize,
+          allowedOrigins: o.allowedOrigins,
+          tls: transport === 'wss' ? o.tls : undefined,
+        },
+        (stream) => this.accept(stream),
+      );
+      planned.push({ listener: { transport, server, wss }, port });
+    };
+    if (o.wsPort !== undefined) web('ws', o.wsPort);
+    if (o.tls !== undefined && o.wssPort !== undefined) web('wss', o.wssPort);
+
+    try {
+      for (const { listener, port } of planned) {
+        await new Promise<void>((resolve, reject) => {
+          const server = listener.server;
+          server.once('error', reject);
+          server.listen(port, o.host, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        this.listeners.push(listener);
+        const a = listener.server.address() as net.AddressInfo;
+        o.logger.info(
+          {
+            host: a.address,
+            port: a.port,
+            transport: listener.transport,
+            ...(listener.wss !== undefined ? { path: o.wsPath } : {}),
+          },
+          'listening',
+        );
+      }
+    } catch (err) {
+      await this.closeListeners().closed;
+      throw err;
+    }
   }
 
-  /** Host and port actually bound (so `port: 0` can be used). */
+  /** Host and ports actually bound (so port 0 can be used for any of them). */
   address(): BrokerAddress {
-    const a = this.server?.address();
-    if (a === null || a === undefined || typeof a === 'string') {
+    const ports: Partial<Record<Transport, number>> = {};
+    let host: string | undefined;
+    for (const l of this.listeners) {
+      const a = l.server.address();
+      if (a === null || typeof a === 'string') continue;
+      host ??= a.address;
+      ports[l.transport] = a.port;
+    }
+    if (host === undefined || ports.tcp === undefined) {
       throw new Error('broker is not listening');
     }
-    return { host: a.address, port: a.port };
+    const out: BrokerAddress = { host, port: ports.tcp };
+    if (ports.tls !== undefined) out.tlsPort = ports.tls;
+    if (ports.ws !== undefined) out.wsPort = ports.ws;
+    if (ports.wss !== undefined) out.wssPort = ports.wss;
+    return out;
+  }
+
+  /**
+   * Stops every listener from accepting. `closed` resolves once each has closed, its
+   * connections included; `dropHttp` ends the connections of the WebSocket listeners'
+   * HTTP servers that are not sessions (requests that never upgraded).
+   */
+  private closeListeners(): { closed: Promise<void>; dropHttp(): void } {
+    const list = this.listeners.splice(0);
+    const httpOf = (l: Listener): http.Server | undefined =>
+      l.wss !== undefined ? (l.server as http.Server) : undefined;
+    const closed = Promise.all(
+      list.map(
+        (l) =>
+          new Promise<void>((resolve) => {
+            l.wss?.close();
+            l.server.close(() => resolve());
+            httpOf(l)?.closeIdleConnections();
+          }),
+      ),
+    ).then(() => undefined);
+    return { closed, dropHttp: () => list.forEach((l) => httpOf(l)?.closeAllConnections()) };
   }
 
   /** Takes a new connection from any transport. */
@@ -318,17 +415,16 @@ export class Broker {
   }
 
   private async shutdown(): Promise<void> {
-    const server = this.server;
-    const serverClosed =
-      server === undefined
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => server.close(() => resolve()));
+    const listeners = this.closeListeners();
     const drained =
       this.connections.size === 0
         ? Promise.resolve()
         : new Promise<void>((resolve) => (this.whenEmpty = resolve));
     for (const c of [...this.connections]) c.fail(new StompError('SERVER_SHUTDOWN'));
-    await Promise.all([serverClosed, drained]);
+    await drained;
+    // Every session is closed: what is still open on a WebSocket port is plain HTTP.
+    listeners.dropHttp();
+    await listeners.closed;
     this.options.logger.info({}, 'closed');
   }
 }

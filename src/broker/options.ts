@@ -1,12 +1,15 @@
 import { DEFAULT_FLOW, DEFAULT_HEARTBEAT, DEFAULT_LIMITS } from '../limits.js';
 import type { StompVersion } from '../protocol/version.js';
+import type { TlsOptions } from '../transport/tls.js';
+
+export type { TlsOptions };
 
 /** What hooks see of a connection. */
 export interface ConnectionInfo {
   /** The session id sent in CONNECTED. */
   readonly id: string;
   readonly remoteAddress: string;
-  /** 'tcp' for now; 'tls', 'ws' and 'wss' share the same session code. */
+  /** 'tcp', 'tls', 'ws' or 'wss': every transport is the same session. */
   readonly transport: string;
   /** The login the client authenticated with, once connected. */
   readonly login: string | undefined;
@@ -46,6 +49,22 @@ export interface BrokerOptions {
   host?: string;
   /** TCP port; 0 picks a free one (see Broker.address()). Default 61613. */
   port?: number;
+  /**
+   * TLS certificate and key (PEM), for the TLS listener (`tlsPort`) and wss (`wssPort`).
+   * TLS 1.2 or newer. With `requestCert`, clients must present a certificate signed by
+   * `ca`, and its subject CN is their login.
+   */
+  tls?: TlsOptions;
+  /** STOMP over TLS port, when `tls` is given; 0 picks a free one, false turns it off. Default 61614. */
+  tlsPort?: number | false;
+  /** STOMP over WebSocket port; 0 picks a free one. Absent: no WebSocket listener. */
+  wsPort?: number;
+  /** STOMP over secure WebSocket (wss) port, with `tls`; 0 picks a free one. Absent: none. */
+  wssPort?: number;
+  /** Path of the WebSocket endpoints. Default '/ws'. */
+  wsPath?: string;
+  /** Origins allowed to open WebSockets (e.g. 'https://app.example'); absent allows all. */
+  allowedOrigins?: string[];
   authenticate?: AuthenticateHook;
   authorize?: AuthorizeHook;
   logger?: Logger;
@@ -79,10 +98,12 @@ export interface BrokerOptions {
   heartbeatGrace?: number;
 }
 
-export type ResolvedOptions = Required<
-  Omit<BrokerOptions, 'authenticate' | 'authorize' | 'logger'>
-> &
-  Pick<BrokerOptions, 'authenticate' | 'authorize'> & { logger: Logger };
+/** Options that stay undefined when not given. */
+type OptionalOptions =
+  'authenticate' | 'authorize' | 'tls' | 'wsPort' | 'wssPort' | 'allowedOrigins';
+
+export type ResolvedOptions = Required<Omit<BrokerOptions, OptionalOptions | 'logger'>> &
+  Pick<BrokerOptions, OptionalOptions> & { logger: Logger };
 
 const NOOP = (): void => {};
 export const SILENT_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP };
@@ -108,6 +129,8 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
     decodeConnectEscapes: false,
     nackRequeue: true,
     closeLinger: 1000,
+    tlsPort: 61614,
+    wsPath: '/ws',
     ...DEFAULT_LIMITS,
     ...DEFAULT_FLOW,
     ...DEFAULT_HEARTBEAT,
@@ -125,6 +148,7 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
     }
   }
   if (o.port > 65535) throw new TypeError(`option port must be at most 65535, got ${o.port}`);
+  checkTransports(o, options);
   if (o.heartbeatGrace < 1)
     throw new TypeError(`option heartbeatGrace must be at least 1, got ${o.heartbeatGrace}`);
   if (!SUBSCRIBER_SCHEDULERS.includes(o.subscriberScheduler)) {
@@ -141,4 +165,45 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
       throw new TypeError(`option ${hook} must be a function`);
   }
   return o;
+}
+
+function checkPort(name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
+    throw new TypeError(`option ${name} must be a port number (0-65535), got ${String(v)}`);
+  }
+}
+
+const isPem = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+
+/** TLS and WebSocket options: ports, path, origins, certificates. */
+function checkTransports(o: ResolvedOptions, given: BrokerOptions): void {
+  if (o.tlsPort !== false) checkPort('tlsPort', o.tlsPort);
+  if (o.wsPort !== undefined) checkPort('wsPort', o.wsPort);
+  if (o.wssPort !== undefined) checkPort('wssPort', o.wssPort);
+  if (typeof o.wsPath !== 'string' || !o.wsPath.startsWith('/')) {
+    throw new TypeError(`option wsPath must be a path starting with '/', got ${String(o.wsPath)}`);
+  }
+  if (
+    o.allowedOrigins !== undefined &&
+    (!Array.isArray(o.allowedOrigins) || !o.allowedOrigins.every((x) => typeof x === 'string'))
+  ) {
+    throw new TypeError('option allowedOrigins must be an array of strings');
+  }
+  const tls = o.tls;
+  if (tls === undefined) {
+    if (given.tlsPort !== undefined && given.tlsPort !== false)
+      throw new TypeError('option tlsPort needs option tls (certificate and key)');
+    if (o.wssPort !== undefined)
+      throw new TypeError('option wssPort needs option tls (certificate and key)');
+    return;
+  }
+  if (typeof tls !== 'object' || tls === null) throw new TypeError('option tls must be an object');
+  if (!isPem(tls.cert)) throw new TypeError('option tls.cert must be a PEM string or Buffer');
+  if (!isPem(tls.key)) throw new TypeError('option tls.key must be a PEM string or Buffer');
+  if (tls.ca !== undefined && !(isPem(tls.ca) || (Array.isArray(tls.ca) && tls.ca.every(isPem)))) {
+    throw new TypeError('option tls.ca must be PEM strings or Buffers');
+  }
+  if (tls.requestCert !== undefined && typeof tls.requestCert !== 'boolean') {
+    throw new TypeError('option tls.requestCert must be a boolean');
+  }
 }

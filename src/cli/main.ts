@@ -1,12 +1,79 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import { startBroker, VERSION } from '../index.js';
+import { startBroker, VERSION, type BrokerOptions } from '../index.js';
 
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('not a port number (0-65535)');
   return n;
+}
+
+function wsPath(value: string): string {
+  if (!value.startsWith('/')) throw new InvalidArgumentError("must start with '/'");
+  return value;
+}
+
+interface CliOptions {
+  host: string;
+  port: number;
+  wsPort: number;
+  wsPath: string;
+  allowedOrigins?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsPort: number;
+  wssPort?: number;
+  tlsRequireClientCert: boolean;
+  debug: boolean;
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`${flag} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Command-line flags to library options. Throws on flags that do not go together. */
+function brokerOptions(opts: CliOptions, given: (name: string) => boolean): BrokerOptions {
+  const o: BrokerOptions = { host: opts.host, port: opts.port, wsPath: opts.wsPath };
+  if (opts.wsPort !== 0) o.wsPort = opts.wsPort;
+  if (opts.allowedOrigins !== undefined) {
+    o.allowedOrigins = opts.allowedOrigins
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+  }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new Error('--tls-cert and --tls-key go together');
+  }
+  if (opts.tlsCert === undefined) {
+    for (const [name, flag] of [
+      ['tlsCa', '--tls-ca'],
+      ['tlsPort', '--tls-port'],
+      ['wssPort', '--wss-port'],
+      ['tlsRequireClientCert', '--tls-require-client-cert'],
+    ] as const) {
+      if (given(name)) throw new Error(`${flag} needs --tls-cert and --tls-key`);
+    }
+    return o;
+  }
+  if (opts.tlsRequireClientCert && opts.tlsCa === undefined) {
+    throw new Error('--tls-require-client-cert needs --tls-ca');
+  }
+  o.tls = {
+    cert: readPem('--tls-cert', opts.tlsCert),
+    key: readPem('--tls-key', opts.tlsKey!),
+    requestCert: opts.tlsRequireClientCert,
+  };
+  if (opts.tlsCa !== undefined) o.tls.ca = readPem('--tls-ca', opts.tlsCa);
+  o.tlsPort = opts.tlsPort === 0 ? false : opts.tlsPort;
+  if (opts.wssPort !== undefined && opts.wssPort !== 0) o.wssPort = opts.wssPort;
+  return o;
 }
 
 /**
@@ -21,6 +88,31 @@ export async function main(argv: string[]): Promise<number | undefined> {
     .version(VERSION, '--version')
     .option('-b, --host <addr>', 'address to listen on', '127.0.0.1')
     .option('-p, --port <port>', 'TCP port to listen on', port, 61613)
+    .option('--ws-port <port>', 'STOMP over WebSocket port (0 turns it off)', port, 15674)
+    .option('--ws-path <path>', 'WebSocket endpoint path', wsPath, '/ws')
+    .option(
+      '--allowed-origins <list>',
+      'comma-separated Origins allowed to open WebSockets (default: all)',
+    )
+    .option('--tls-cert <file>', 'TLS certificate chain (PEM); turns TLS on with --tls-key')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--tls-ca <file>', 'CA certificates (PEM) that client certificates must chain to')
+    .option(
+      '--tls-port <port>',
+      'STOMP over TLS port, with --tls-cert (0 turns it off)',
+      port,
+      61614,
+    )
+    .option(
+      '--wss-port <port>',
+      'STOMP over secure WebSocket port, with --tls-cert (default: off)',
+      port,
+    )
+    .option(
+      '--tls-require-client-cert',
+      'require a client certificate signed by --tls-ca; its subject CN is the login',
+      false,
+    )
     .option('--debug', 'log at debug level', false)
     .exitOverride();
   try {
@@ -29,11 +121,18 @@ export async function main(argv: string[]): Promise<number | undefined> {
     const code = (err as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const opts = program.opts<{ host: string; port: number; debug: boolean }>();
+  const opts = program.opts<CliOptions>();
+  let options: BrokerOptions;
+  try {
+    options = brokerOptions(opts, (name) => program.getOptionValueSource(name) === 'cli');
+  } catch (err) {
+    process.stderr.write(`coilmq: ${(err as Error).message}\n`);
+    return 2;
+  }
   const logger = pino({ name: 'coilmq', level: opts.debug ? 'debug' : 'info' });
-  const broker = await startBroker({ host: opts.host, port: opts.port, logger });
+  const broker = await startBroker({ ...options, logger });
   const a = broker.address();
-  logger.info({ version: VERSION, host: a.host, port: a.port }, 'coilmq started');
+  logger.info({ version: VERSION, ...a }, 'coilmq started');
 
   return new Promise((resolve) => {
     let stopping = false;

@@ -4,10 +4,15 @@ export interface StreamHandler {
   /** The transport's send buffer emptied after having been full. */
   onDrain(): void;
   onClose(): void;
+  /**
+   * A protocol error the transport itself detected (an oversized WebSocket message): the
+   * session answers with an ERROR frame, then closes. The session (Connection.fail) has it.
+   */
+  fail?(err: unknown): void;
 }
 
 /**
- * One byte-stream interface under every transport (TCP now; TLS and WebSocket share it),
+ * One byte-stream interface under every transport (TCP, TLS, WebSocket, WSS),
  * so that every connection is the same session to the broker, with the same limits,
  * heart-beats and flow control.
  */
@@ -15,6 +20,12 @@ export interface ByteStream {
   /** 'tcp', 'tls', 'ws' or 'wss'. */
   readonly transport: string;
   readonly remoteAddress: string;
+  /**
+   * The login the transport proved, if any: the subject CN of a verified client
+   * certificate (TLS or WSS with client certificates required). CONNECT uses it as the
+   * login, whatever its `login` header says.
+   */
+  readonly peerLogin?: string | undefined;
   /** Bytes accepted by write() and not yet handed to the operating system. */
   readonly bufferedAmount: number;
   attach(handler: StreamHandler): void;

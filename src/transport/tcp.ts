@@ -7,13 +7,15 @@ const EMPTY = Buffer.alloc(0);
 export class SocketStream implements ByteStream {
   readonly transport: string;
   readonly remoteAddress: string;
+  readonly peerLogin: string | undefined;
   private readonly socket: net.Socket;
   private handler: StreamHandler | undefined;
   private waiting = false;
 
-  constructor(socket: net.Socket, transport = 'tcp') {
+  constructor(socket: net.Socket, transport = 'tcp', peerLogin?: string) {
     this.socket = socket;
     this.transport = transport;
+    this.peerLogin = peerLogin;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     // Frames are written whole and corked per tick, so Nagle's delay would only add latency.
     socket.setNoDelay(true);

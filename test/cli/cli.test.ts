@@ -9,7 +9,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import tls from 'node:tls';
+import { makeTestPki } from '../helpers/certs.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { WsClient } from '../helpers/ws-client.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'coilmq.js');
@@ -139,12 +142,17 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `coilmq -b 127.0.0.1 -p <free port>` and waits for "coilmq started". */
+/**
+ * Starts `coilmq -b 127.0.0.1 -p <free port>` and waits for "coilmq started". The WebSocket
+ * listener (15674 by default) is turned off unless `extra` names a port, so that tests
+ * running side by side do not compete for 15674.
+ */
 async function startCli(
   extra: string[] = [],
 ): Promise<{ c: Cli; port: number; started: LogEntry }> {
   const port = await freePort();
-  const c = cli(['-b', '127.0.0.1', '-p', String(port), ...extra]);
+  const ws = extra.includes('--ws-port') ? [] : ['--ws-port', '0'];
+  const c = cli(['-b', '127.0.0.1', '-p', String(port), ...ws, ...extra]);
   const started = await c.waitForLog('coilmq started');
   return { c, port, started };
 }
@@ -242,7 +250,7 @@ describe('coilmq CLI', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     try {
       const { port } = srv.address() as net.AddressInfo;
-      const r = await run(['-b', '127.0.0.1', '-p', String(port)]);
+      const r = await run(['-b', '127.0.0.1', '-p', String(port), '--ws-port', '0']);
       assert.notEqual(r.code, 0);
       assert.notEqual(r.code, null);
       assert.match(r.out + r.err, /EADDRINUSE/);
@@ -305,4 +313,118 @@ describe('coilmq CLI', () => {
     assert.equal((await within(dbg.c.exited, 5000, 'exit')).code, 0);
     assert.equal((await within(plain.c.exited, 5000, 'exit')).code, 0);
   });
+});
+
+describe('coilmq CLI: WebSocket and TLS', () => {
+  test('--help lists the WebSocket and TLS flags with their defaults', async () => {
+    const r = await run(['--help']);
+    assert.equal(r.code, 0, r.err);
+    const out = r.out.replace(/\s+/g, ' ');
+    assert.match(out, /--ws-port <port> .*\(default: 15674\)/);
+    assert.match(out, /--ws-path <path> .*\(default: "\/ws"\)/);
+    assert.match(out, /--tls-port <port> .*\(default: 61614\)/);
+    for (const flag of [
+      '--tls-cert <file>',
+      '--tls-key <file>',
+      '--tls-ca <file>',
+      '--wss-port <port>',
+      '--tls-require-client-cert',
+      '--allowed-origins <list>',
+    ]) {
+      assert.ok(out.includes(flag), flag);
+    }
+  });
+
+  test('--ws-port and --ws-path: a WebSocket client does a round trip', async () => {
+    const wsPort = await freePort();
+    const { c, started } = await startCli(['--ws-port', String(wsPort), '--ws-path', '/stomp']);
+    assert.equal(started.wsPort, wsPort);
+    const client = await WsClient.connect(`ws://127.0.0.1:${wsPort}/stomp`);
+    sockets.push(client);
+    assert.equal(client.ws.protocol, 'v12.stomp');
+    client.send('SUBSCRIBE\nid:s\ndestination:/topic/cli\nreceipt:r\n\n\0');
+    await client.expect('RECEIPT');
+    client.send('SEND\ndestination:/topic/cli\n\nover ws\0');
+    assert.equal((await client.expect('MESSAGE')).body.toString(), 'over ws');
+    c.child.kill('SIGTERM');
+    assert.equal((await client.expect('ERROR')).header('code'), 'SERVER_SHUTDOWN');
+    assert.equal((await within(c.exited, 5000, 'exit')).code, 0);
+  });
+
+  test('--ws-port 0 turns WebSocket off', async () => {
+    const { started } = await startCli();
+    assert.equal(started.wsPort, undefined);
+  });
+
+  test('--tls-cert, --tls-key, --tls-ca, --tls-port, --wss-port, --tls-require-client-cert', async () => {
+    const pki = makeTestPki();
+    try {
+      const [tlsPort, wssPort] = [await freePort(), await freePort()];
+      const { c, started } = await startCli([
+        '--tls-cert',
+        pki.server.certFile,
+        '--tls-key',
+        pki.server.keyFile,
+        '--tls-ca',
+        pki.ca.certFile,
+        '--tls-port',
+        String(tlsPort),
+        '--wss-port',
+        String(wssPort),
+        '--tls-require-client-cert',
+        '--debug',
+      ]);
+      assert.equal(started.tlsPort, tlsPort);
+      assert.equal(started.wssPort, wssPort);
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect(
+          {
+            host: '127.0.0.1',
+            port: tlsPort,
+            servername: 'localhost',
+            ca: pki.ca.cert,
+            cert: pki.alice.cert,
+            key: pki.alice.key,
+          },
+          () => resolve(s),
+        );
+        s.once('error', reject);
+      });
+      const client = RawClient.wrap(socket);
+      sockets.push(client);
+      client.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
+      await client.expect('CONNECTED');
+      const opened = await c.waitForLog('connection open');
+      assert.equal(opened.transport, 'tls');
+      const ws = await WsClient.connect(`wss://localhost:${wssPort}/ws`, '1.2', {}, ['v12.stomp'], {
+        ca: pki.ca.cert,
+        cert: pki.alice.cert,
+        key: pki.alice.key,
+      });
+      sockets.push(ws);
+      c.child.kill('SIGTERM');
+      assert.equal((await within(c.exited, 5000, 'exit')).code, 0);
+    } finally {
+      pki.remove();
+    }
+  });
+
+  for (const [args, message] of [
+    [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
+    [['--wss-port', '8443'], /--wss-port needs --tls-cert and --tls-key/],
+    [['--tls-port', '8443'], /--tls-port needs --tls-cert and --tls-key/],
+    [['--tls-cert', 'no-such.pem', '--tls-key', 'no-such.key'], /--tls-cert no-such\.pem: ENOENT/],
+    [
+      ['--tls-cert', 'a', '--tls-key', 'b', '--tls-require-client-cert'],
+      /--tls-require-client-cert needs --tls-ca/,
+    ],
+    [['--ws-path', 'ws'], /--ws-path/],
+  ] as Array<[string[], RegExp]>) {
+    test(`coilmq ${args.join(' ')}: exits 2 with a message`, async () => {
+      const r = await run(['-p', '0', '--ws-port', '0', ...args]);
+      assert.equal(r.code, 2, r.out + r.err);
+      assert.match(r.err, message);
+      assert.equal(r.out, '', 'did not start');
+    });
+  }
 });

@@ -48,6 +48,11 @@ export class RawClient {
     });
   }
 
+  /** A client over a socket opened elsewhere (a TLS socket, say). */
+  static wrap(socket: net.Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   /** Opens a socket and completes CONNECT; returns the client and the CONNECTED frame. */
   static async connect(
     port: number,
