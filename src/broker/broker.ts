@@ -19,6 +19,7 @@ import {
   type SubscriberScheduler,
 } from './scheduler.js';
 import { Subscription, type AckMode, type Delivery } from './subscription.js';
+import type { Store, StoredMessage } from '../store/store.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -71,7 +72,10 @@ export class Broker {
   private readonly errors: Partial<Record<ErrorCode, number>> = {};
   /** Prefix of ids this broker makes; random per start so ids never repeat across restarts. */
   private readonly prefix = randomBytes(4).toString('hex');
-  private messageCounter = 0;
+  /** Where queues are kept durably; undefined keeps everything in memory only. */
+  readonly store: Store | undefined;
+  private messageSeq = 0;
+  private storeOpen = false;
   private sessionCounter = 0;
   private corked: Connection[] = [];
   private uncorkScheduled = false;
@@ -84,6 +88,26 @@ export class Broker {
     this.subscriberScheduler = subscriberScheduler(this.options.subscriberScheduler);
     this.queueScheduler = queueScheduler(this.options.queueScheduler);
     this.flushCorked = this.flushCorked.bind(this);
+    this.store = this.options.store;
+  }
+
+  /**
+   * Opens the store and brings back its queues (R-04, restart). Messages stay on disk;
+   * each queue pages them in as its consumers need them, so a large backlog does not
+   * have to fit in memory.
+   */
+  private async openStore(): Promise<void> {
+    const store = this.store;
+    if (store === undefined || this.storeOpen) return;
+    const contents = await store.open();
+    this.storeOpen = true;
+    this.messageSeq = contents.maxSeq;
+    let messages = 0;
+    for (const { name, count } of contents.queues) {
+      this.queue(name).restore(count);
+      messages += count;
+    }
+    this.options.logger.info({ queues: contents.queues.length, messages }, 'store opened');
   }
 
   /**
@@ -92,6 +116,7 @@ export class Broker {
    * listen, those already started are closed and the error is thrown.
    */
   async listen(): Promise<void> {
+    await this.openStore();
     const o = this.options;
     const planned: Array<{ listener: Listener; port: number }> = [];
     const tcp = net.createServer((socket) => this.accept(new SocketStream(socket)));
@@ -266,20 +291,83 @@ export class Broker {
     for (let i = 0; i < h.length; i += 2) {
       if (!RESERVED_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
     }
-    return new Message(`${this.prefix}-${++this.messageCounter}`, destination, headers, f.body);
+    const seq = ++this.messageSeq;
+    return new Message(seq, `${this.prefix}-${seq}`, destination, headers, f.body);
+  }
+
+  /** A message brought back from the store. */
+  private fromStore(m: StoredMessage): Message {
+    const message = new Message(m.seq, m.id, m.queue, m.headers, m.body);
+    message.deliveries = m.deliveries;
+    message.stored = true;
+    return message;
+  }
+
+  /** The queue of that name, made on first use. */
+  private queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (q === undefined) {
+      q = new Queue(name, this.subscriberScheduler, this.options, this.pager);
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** How a queue reads back messages it left on disk (after the writes before are durable). */
+  private readonly pager = (
+    queue: string,
+    afterSeq: number,
+    limit: number,
+    done: (m: Message[] | Error) => void,
+  ): void => {
+    const store = this.store!;
+    store.sync((err) => {
+      if (err !== undefined) return done(err);
+      store.load(queue, afterSeq, limit).then(
+        (list) => done(list.map((m) => this.fromStore(m))),
+        (e: unknown) => done(e instanceof Error ? e : new Error(String(e))),
+      );
+    });
+  };
+
+  /** The message is no longer needed: acknowledged, auto-consumed or dropped. */
+  private consumed(c: Connection | undefined, message: Message): void {
+    if (message.stored) {
+      message.stored = false;
+      this.store!.remove(message.seq);
+      if (c !== undefined) c.storeDirty = true;
+    }
+  }
+
+  /** A delivery of a stored message: count it on disk too, so a restart says redelivered. */
+  delivered(message: Message, clientAck: boolean): void {
+    if (!message.stored) return;
+    if (clientAck) this.store!.setDeliveries(message.seq, message.deliveries);
+    else this.consumed(undefined, message);
   }
 
   route(sender: Connection, message: Message): void {
     const name = message.destination;
     if (isQueueName(name)) {
-      let q = this.queues.get(name);
-      if (q === undefined) {
-        q = new Queue(name, this.subscriberScheduler, this.options);
-        this.queues.set(name, q);
+      const q = this.queue(name);
+      // Persistent messages go to the store (topic messages never do). Once a queue keeps
+      // messages on disk, everything sent to it does, so that order is kept (per producer).
+      if (this.store !== undefined && (message.persistent || q.spilling)) {
+        this.store.add({
+          seq: message.seq,
+          id: message.id,
+          queue: name,
+          headers: message.shared.headers as string[],
+          body: message.shared.body,
+          deliveries: 0,
+        });
+        message.stored = true;
+        sender.storeDirty = true;
       }
       q.enqueue(message);
-      // Bounded memory: a full queue stops reading from the producers sending to it.
-      if (q.full && !sender.closing) sender.blockOn(q);
+      // Bounded memory: a full queue stops reading from the producers sending to it
+      // (with a store, only those whose messages could not go to disk).
+      if (!message.stored && q.full && !sender.closing) sender.blockOn(q);
     } else {
       this.topics.get(name)?.publish(message);
     }
@@ -295,11 +383,7 @@ export class Broker {
   ): void {
     let dest: Destination | undefined;
     if (isQueueName(name)) {
-      dest = this.queues.get(name);
-      if (dest === undefined) {
-        dest = new Queue(name, this.subscriberScheduler, this.options);
-        this.queues.set(name, dest);
-      }
+      dest = this.queue(name);
     } else {
       dest = this.topics.get(name);
       if (dest === undefined) {
@@ -368,7 +452,10 @@ export class Broker {
 
   /** ACK (SB-05, SB-06): the covered messages are consumed. */
   ack(c: Connection, d: Delivery): void {
-    for (const x of c.covered(d)) c.settle(x);
+    for (const x of c.covered(d)) {
+      c.settle(x);
+      this.consumed(c, x.message);
+    }
     this.refill(d.subscription);
   }
 
@@ -379,7 +466,10 @@ export class Broker {
     const dest = d.subscription.destination;
     if (dest.kind === 'queue') {
       if (this.options.nackRequeue) dest.requeue(covered.map((x) => x.message));
-      else dest.dispatch();
+      else {
+        for (const x of covered) this.consumed(c, x.message);
+        dest.dispatch();
+      }
     }
   }
 
@@ -425,6 +515,11 @@ export class Broker {
     // Every session is closed: what is still open on a WebSocket port is plain HTTP.
     listeners.dropHttp();
     await listeners.closed;
+    // Pending commits finish (and their receipts have gone out) before the store closes.
+    if (this.store !== undefined && this.storeOpen) {
+      this.storeOpen = false;
+      await this.store.close();
+    }
     this.options.logger.info({}, 'closed');
   }
 }

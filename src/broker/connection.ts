@@ -73,11 +73,17 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private loginTimer: NodeJS.Timeout | undefined;
   private beatOutTimer: NodeJS.Timeout | undefined;
   private beatInTimer: NodeJS.Timeout | undefined;
+  private beatInRecheck: NodeJS.Immediate | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private slowTimer: NodeJS.Timeout | undefined;
   private wroteSinceBeat = false;
   private lastRead = 0;
   private beatInLimit = 0;
+  /** The frame being handled wrote to the store: its RECEIPT waits for the commit (R-04). */
+  storeDirty = false;
+  /** RECEIPTs held until the store commits; later ones queue behind them (R-03). */
+  private receiptsWaiting = 0;
+  private endAfterReceipts = false;
   /** The frame being handled, for `receipt-id` on an ERROR it causes (ER-03). */
   currentFrame: Frame | undefined;
 
@@ -171,12 +177,39 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
 
   private finishFrame(frame: Frame): void {
     this.currentFrame = undefined;
-    if (SELF_RECEIPTING.has(frame.command)) return;
-    const receipt = frame.header('receipt');
-    if (receipt !== undefined) this.sendReceipt(receipt);
+    if (!SELF_RECEIPTING.has(frame.command)) {
+      const receipt = frame.header('receipt');
+      if (receipt !== undefined) this.receipt(receipt, frame);
+    }
+    this.storeDirty = false;
   }
 
-  sendReceipt(receipt: string): void {
+  /**
+   * Answers a frame's `receipt`. If the frame wrote to the store, the RECEIPT waits until
+   * that write is durable (R-04); once one waits, later ones wait behind it, so receipts
+   * keep frame order (R-03).
+   */
+  receipt(receipt: string, frame: Frame): void {
+    const store = this.broker.store;
+    if (store === undefined || (!this.storeDirty && this.receiptsWaiting === 0)) {
+      this.sendReceipt(receipt);
+      return;
+    }
+    this.receiptsWaiting++;
+    store.sync((err) => {
+      this.receiptsWaiting--;
+      if (this.phase === Phase.Closed) return;
+      if (err !== undefined) {
+        this.broker.options.logger.error({ session: this.id, err }, 'store commit failed');
+        this.fail(new StompError('STORE_FAILED', err.message), frame);
+        return;
+      }
+      this.sendReceipt(receipt);
+      if (this.receiptsWaiting === 0 && this.endAfterReceipts) this.endStream();
+    });
+  }
+
+  private sendReceipt(receipt: string): void {
     this.write(encodeFrame(new Frame('RECEIPT', ['receipt-id', receipt]), this.version ?? '1.2'));
   }
 
@@ -259,17 +292,31 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     // unread in the socket: that silence is ours, not the client's.
     if (this.pauses > 0) this.lastRead = Date.now();
     const silent = Date.now() - this.lastRead;
-    if (silent >= this.beatInLimit) {
-      this.fail(new StompError('HEARTBEAT_TIMEOUT', `silent for ${silent} ms`));
+    if (silent < this.beatInLimit) {
+      this.beatInTimer = setTimeout(() => this.checkBeatIn(), this.beatInLimit - silent);
       return;
     }
-    this.beatInTimer = setTimeout(() => this.checkBeatIn(), this.beatInLimit - silent);
+    // Before calling the client dead, let the event loop read what may have arrived while
+    // it was busy (timers run before the poll phase; immediates after it), so a stall of
+    // our own is not taken for the client's silence.
+    this.beatInRecheck = setImmediate(() => {
+      const s = Date.now() - this.lastRead;
+      if (s >= this.beatInLimit && this.pauses === 0) {
+        this.fail(new StompError('HEARTBEAT_TIMEOUT', `silent for ${s} ms`));
+      } else {
+        this.beatInTimer = setTimeout(() => this.checkBeatIn(), Math.max(1, this.beatInLimit - s));
+      }
+    });
   }
 
   /** Graceful close after DISCONNECT: its receipt, then close once flushed (D-01). */
-  disconnect(receipt: string | undefined): void {
-    if (receipt !== undefined) this.sendReceipt(receipt);
-    this.close();
+  disconnect(receipt: string | undefined, frame: Frame): void {
+    if (this.phase >= Phase.Closing) return;
+    this.closeSession();
+    if (receipt === undefined) return this.endStream();
+    this.receipt(receipt, frame);
+    if (this.receiptsWaiting > 0) this.endAfterReceipts = true;
+    else this.endStream();
   }
 
   /**
@@ -294,17 +341,38 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     }
     if (frame !== undefined) extra.push('command', frame.command);
     extra.push(...extraHeaders);
-    this.write(errorFrame(e, extra, this.version ?? '1.0'));
-    this.close();
+    const error = errorFrame(e, extra, this.version ?? '1.0');
+    this.closeSession();
+    const store = this.broker.store;
+    if (this.receiptsWaiting > 0 && store !== undefined) {
+      // RECEIPTs still waiting on the store go out first (R-03), then the ERROR.
+      store.sync(() => {
+        this.write(error);
+        this.endStream();
+      });
+      return;
+    }
+    this.write(error);
+    this.endStream();
   }
 
   /** Ends the session: releases its broker state now, closes the stream once flushed. */
   close(): void {
     if (this.phase >= Phase.Closing) return;
+    this.closeSession();
+    this.endStream();
+  }
+
+  /** Stops reading and gives back the session's state; the stream stays open for what is left to write. */
+  private closeSession(): void {
     this.phase = Phase.Closing;
     this.stream.pauseReading();
     this.parser.pause();
     this.release();
+  }
+
+  private endStream(): void {
+    if (this.phase === Phase.Closed) return;
     if (this.corked) {
       this.corked = false;
       this.stream.uncork();
@@ -334,6 +402,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     clearTimeout(this.loginTimer);
     clearInterval(this.beatOutTimer);
     clearTimeout(this.beatInTimer);
+    clearImmediate(this.beatInRecheck);
     clearTimeout(this.slowTimer);
     this.transactions.clear();
     this.broker.releaseSubscriptions(this);
@@ -372,6 +441,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   /** A queue delivery: counted, so that a redelivery says so (M-01..M-05). */
   deliver(sub: Subscription, message: Message): void {
     this.writeMessage(sub, message, ++message.deliveries);
+    if (message.stored) this.broker.delivered(message, sub.clientAck);
   }
 
   private writeMessage(sub: Subscription, message: Message, n: number): void {

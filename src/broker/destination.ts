@@ -9,6 +9,14 @@ export function isQueueName(name: string): boolean {
   return name.startsWith('/queue/');
 }
 
+/** Reads up to `limit` messages of a queue with seq > afterSeq back from the store. */
+export type Pager = (
+  queue: string,
+  afterSeq: number,
+  limit: number,
+  done: (messages: Message[] | Error) => void,
+) => void;
+
 export interface QueueLimits {
   maxQueueMessagesInMemory: number;
   maxQueueBytesInMemory: number;
@@ -47,19 +55,43 @@ export class Queue extends BaseDestination {
   private readonly blocked = new Set<Connection>();
   private readonly scheduler: SubscriberScheduler;
   private readonly limits: QueueLimits;
+  private readonly pager: Pager;
+  /**
+   * Messages kept only in the store, all after those in memory (their seq is above
+   * lastSeqInMemory). A queue with a store holds at most its memory limit in memory and
+   * pages the rest in as consumers take messages: a backlog does not have to fit in RAM.
+   */
+  private onDisk = 0;
+  private lastSeqInMemory = 0;
+  private paging = false;
+  /** Messages ever left on disk by enqueue: tells a short page from a store that has no more. */
+  private spilled = 0;
 
-  constructor(name: string, scheduler: SubscriberScheduler, limits: QueueLimits) {
+  constructor(name: string, scheduler: SubscriberScheduler, limits: QueueLimits, pager: Pager) {
     super(name);
     this.scheduler = scheduler;
     this.limits = limits;
+    this.pager = pager;
   }
 
   get depth(): number {
-    return this.messages.length;
+    return this.messages.length + this.onDisk;
   }
 
   get idle(): boolean {
-    return this.messages.length === 0 && this.subscriptions.length === 0 && this.blocked.size === 0;
+    return (
+      this.depth === 0 && this.subscriptions.length === 0 && this.blocked.size === 0 && !this.paging
+    );
+  }
+
+  /** Leaving new messages on disk: either it has some there already, or memory is full. */
+  get spilling(): boolean {
+    return this.onDisk > 0 || this.full;
+  }
+
+  /** After a restart: `count` messages of this queue are in the store. */
+  restore(count: number): void {
+    this.onDisk += count;
   }
 
   /** Past its memory limit: producers sending here must wait. */
@@ -71,8 +103,16 @@ export class Queue extends BaseDestination {
   }
 
   enqueue(message: Message): void {
+    if (message.stored && this.spilling) {
+      // It is in the store already; it will be paged in after those before it.
+      this.onDisk++;
+      this.spilled++;
+      this.dispatch();
+      return;
+    }
     this.messages.push(message);
     this.bytes += message.size;
+    this.lastSeqInMemory = message.seq;
     this.dispatch();
   }
 
@@ -99,6 +139,32 @@ export class Queue extends BaseDestination {
     this.blocked.delete(connection);
   }
 
+  private get pageSize(): number {
+    return Math.max(1, Math.min(1000, this.limits.maxQueueMessagesInMemory >> 1));
+  }
+
+  private pageIn(): void {
+    this.paging = true;
+    const want = this.pageSize;
+    const spilledBefore = this.spilled;
+    this.pager(this.name, this.lastSeqInMemory, want, (result) => {
+      this.paging = false;
+      if (result instanceof Error) {
+        // The messages stay on disk; the next dispatch tries again.
+        return;
+      }
+      for (const m of result) {
+        this.messages.push(m);
+        this.bytes += m.size;
+        this.lastSeqInMemory = m.seq;
+      }
+      this.onDisk = Math.max(0, this.onDisk - result.length);
+      // A short page while nothing new was left on disk: the store has no more.
+      if (result.length < want && this.spilled === spilledBefore) this.onDisk = 0;
+      if (result.length > 0 || this.onDisk > 0) this.dispatch();
+    });
+  }
+
   /** Hands messages to ready subscriptions until there are no messages or no takers. */
   dispatch(): void {
     // A delivery can end a connection, which returns messages here: loop, don't recurse.
@@ -121,6 +187,8 @@ export class Queue extends BaseDestination {
     } finally {
       this.dispatching = false;
     }
+    // Page in before memory runs dry, so consumers do not wait on the disk.
+    if (this.onDisk > 0 && !this.paging && this.messages.length < this.pageSize) this.pageIn();
     // Resume producers once the backlog is well below the limit, not at its edge.
     if (
       this.blocked.size > 0 &&

@@ -146,7 +146,7 @@ function onSubscribe(c: Connection, f: Frame): void | Promise<void> {
   return authorized(c, 'read', destination, () => {
     // The RECEIPT goes out before any queued message is delivered to the new subscription.
     const receipt = f.header('receipt');
-    if (receipt !== undefined) c.sendReceipt(receipt);
+    if (receipt !== undefined) c.receipt(receipt, f);
     c.broker.subscribe(c, subId, explicitId, destination, ackMode, prefetch);
   });
 }
@@ -232,7 +232,7 @@ function onAbort(c: Connection, f: Frame): void {
 }
 
 function onDisconnect(c: Connection, f: Frame): void {
-  c.disconnect(f.header('receipt'));
+  c.disconnect(f.header('receipt'), f);
 }
 
 const HANDLERS: Record<string, Handler> = {

@@ -18,13 +18,18 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
  * once and shared by every delivery, to every subscriber of a topic.
  */
 export class Message {
+  /** Broker-wide arrival order; a queue's order on disk. */
+  readonly seq: number;
   readonly id: string;
   readonly destination: string;
   readonly shared: SharedMessage;
   /** Times this message has been handed to a subscriber. */
   deliveries = 0;
+  /** Written to the store and not yet removed from it. */
+  stored = false;
 
-  constructor(id: string, destination: string, headers: string[], body: Buffer) {
+  constructor(seq: number, id: string, destination: string, headers: string[], body: Buffer) {
+    this.seq = seq;
     this.id = id;
     this.destination = destination;
     this.shared = new SharedMessage(headers, body);

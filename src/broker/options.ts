@@ -1,3 +1,4 @@
+import type { Store } from '../store/store.js';
 import { DEFAULT_FLOW, DEFAULT_HEARTBEAT, DEFAULT_LIMITS } from '../limits.js';
 import type { StompVersion } from '../protocol/version.js';
 import type { TlsOptions } from '../transport/tls.js';
@@ -45,6 +46,11 @@ export type SubscriberSchedulerName = 'favor-reliable' | 'random' | 'round-robin
 export type QueueSchedulerName = 'random' | 'round-robin';
 
 export interface BrokerOptions {
+  /**
+   * Where queues are kept durably (see src/store/). Without one, everything is in memory.
+   * The broker opens it in listen() and closes it in close().
+   */
+  store?: Store;
   /** Address to listen on. Default 127.0.0.1, as CoilMQ. */
   host?: string;
   /** TCP port; 0 picks a free one (see Broker.address()). Default 61613. */
@@ -100,7 +106,7 @@ export interface BrokerOptions {
 
 /** Options that stay undefined when not given. */
 type OptionalOptions =
-  'authenticate' | 'authorize' | 'tls' | 'wsPort' | 'wssPort' | 'allowedOrigins';
+  'authenticate' | 'authorize' | 'tls' | 'wsPort' | 'wssPort' | 'allowedOrigins' | 'store';
 
 export type ResolvedOptions = Required<Omit<BrokerOptions, OptionalOptions | 'logger'>> &
   Pick<BrokerOptions, OptionalOptions> & { logger: Logger };
@@ -163,6 +169,10 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
   for (const hook of ['authenticate', 'authorize'] as const) {
     if (o[hook] !== undefined && typeof o[hook] !== 'function')
       throw new TypeError(`option ${hook} must be a function`);
+  }
+  const st = o.store as Partial<Store> | undefined;
+  if (st !== undefined && (typeof st.open !== 'function' || typeof st.sync !== 'function')) {
+    throw new TypeError('option store must implement the Store interface');
   }
   return o;
 }

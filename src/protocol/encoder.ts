@@ -7,37 +7,78 @@ const LF = 0x0a;
 /** A heart-beat: one EOL (HB-03). LF is valid in every version. */
 export const HEARTBEAT = Buffer.from('\n');
 
-function headerText(name: string, value: string, version: StompVersion, raw: boolean): string {
-  if (raw) return name + ':' + value + '\n';
-  return escapeHeader(name, version) + ':' + escapeHeader(value, version) + '\n';
-}
+/*
+ * Nearly every header name and value is plain ASCII that needs no escaping. One regex
+ * test per string tells such strings apart (faster, measured, than a JS loop over char
+ * codes), and when a whole head is made of them its byte length is its string length and
+ * it can be written as latin1: no Buffer.byteLength pass and no UTF-8 encoder.
+ *
+ * NOT_PLAIN[v] matches what version v would change (1.0: EOLs, flattened; 1.1: \ LF
+ * and :; 1.2: also CR) or a non-ASCII character. CONNECT, STOMP and CONNECTED in 1.1
+ * and 1.2 are never escaped (E-05): like 1.0, only EOLs (flattened) and non-ASCII matter.
+ */
+const NON_ASCII = /[\u0080-\uffff]/;
+const NOT_PLAIN: Record<StompVersion, RegExp> = {
+  '1.0': /[\r\n\u0080-\uffff]/,
+  '1.1': /[\\\n:\u0080-\uffff]/,
+  '1.2': /[\\\r\n:\u0080-\uffff]/,
+};
 
 /** 1.0 has no escapes (E-01): an EOL inside a header would start a new line, so it becomes a space. */
 function flatten10(s: string): string {
   return s.indexOf('\n') === -1 && s.indexOf('\r') === -1 ? s : s.replace(/[\r\n]/g, ' ');
 }
 
-function headerLines(headers: readonly string[], version: StompVersion, raw: boolean): string {
-  let out = '';
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    if (name === 'content-length') continue; // always recomputed from the body
-    if (version === '1.0') out += flatten10(name) + ':' + flatten10(headers[i + 1]!) + '\n';
-    else out += headerText(name, headers[i + 1]!, version, raw);
+/** The text of a frame head as it is built, and whether it is still all ASCII. */
+class Head {
+  text: string;
+  ascii = true;
+
+  constructor(text: string) {
+    this.text = text;
   }
-  return out;
+
+  /** Appends the header lines, leaving out content-length (always recomputed from the body). */
+  lines(headers: readonly string[], version: StompVersion, raw: boolean): void {
+    const notPlain = raw ? NOT_PLAIN['1.0'] : NOT_PLAIN[version];
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name === 'content-length') continue;
+      const value = headers[i + 1]!;
+      if (notPlain.test(name) || notPlain.test(value)) {
+        this.text +=
+          this.encode(name, version, raw) + ':' + this.encode(value, version, raw) + '\n';
+      } else {
+        this.text += name + ':' + value + '\n';
+      }
+    }
+  }
+
+  /** A name or value as the wire has it: escaped (E-04), raw (E-05) or flattened (1.0). */
+  private encode(s: string, version: StompVersion, raw: boolean): string {
+    if (this.ascii && NON_ASCII.test(s)) this.ascii = false;
+    // Unescaped heads (1.0, and CONNECT/STOMP/CONNECTED: E-05) cannot carry an EOL.
+    if (version === '1.0' || raw) return flatten10(s);
+    return escapeHeader(s, version);
+  }
 }
 
-function assemble(head: string, middle: Buffer | null, body: Buffer): Buffer {
-  const headLength = Buffer.byteLength(head);
+/** Head, the blank line, `middle` (already encoded header lines) if any, body and NUL. */
+function assemble(head: Head, middle: Buffer | null, body: Buffer): Buffer {
+  const text = head.text;
+  const headLength = head.ascii ? text.length : Buffer.byteLength(text);
   const middleLength = middle === null ? 0 : middle.length;
   const out = Buffer.allocUnsafe(headLength + middleLength + 1 + body.length + 1);
-  out.write(head, 0, headLength, 'utf8');
+  out.write(text, 0, headLength, head.ascii ? 'latin1' : 'utf8');
   let pos = headLength;
-  if (middle !== null) pos += middle.copy(out, pos);
+  if (middle !== null) {
+    out.set(middle, pos);
+    pos += middleLength;
+  }
   out[pos++] = LF;
-  pos += body.copy(out, pos);
-  out[pos] = 0;
+  // TypedArray#set copies without Buffer#copy's argument handling and temporary view.
+  out.set(body, pos);
+  out[pos + body.length] = 0;
   return out;
 }
 
@@ -48,9 +89,11 @@ function assemble(head: string, middle: Buffer | null, body: Buffer): Buffer {
  */
 export function encodeFrame(frame: Frame, version: StompVersion): Buffer {
   const raw = isUnescapedCommand(frame.command);
-  let head = frame.command + '\n' + headerLines(frame.headers, version, raw);
+  const head = new Head(frame.command + '\n');
+  if (NON_ASCII.test(frame.command)) head.ascii = false;
+  head.lines(frame.headers, version, raw);
   const body = frame.body;
-  if (BODY_COMMANDS.has(frame.command)) head += 'content-length:' + body.length + '\n';
+  if (BODY_COMMANDS.has(frame.command)) head.text += 'content-length:' + body.length + '\n';
   return assemble(head, null, body);
 }
 
@@ -76,9 +119,9 @@ export class SharedMessage {
   private common(version: StompVersion): Buffer {
     let c = version === '1.2' ? this.common12 : version === '1.1' ? this.common11 : this.common10;
     if (c === null) {
-      c = Buffer.from(
-        headerLines(this.headers, version, false) + 'content-length:' + this.body.length + '\n',
-      );
+      const head = new Head('');
+      head.lines(this.headers, version, false);
+      c = Buffer.from(head.text + 'content-length:' + this.body.length + '\n');
       if (version === '1.2') this.common12 = c;
       else if (version === '1.1') this.common11 = c;
       else this.common10 = c;
@@ -88,10 +131,8 @@ export class SharedMessage {
 
   /** One MESSAGE frame for one delivery: `perDelivery` is a flat [name, value, ...] list. */
   encode(version: StompVersion, perDelivery: readonly string[]): Buffer {
-    return assemble(
-      'MESSAGE\n' + headerLines(perDelivery, version, false),
-      this.common(version),
-      this.body,
-    );
+    const head = new Head('MESSAGE\n');
+    head.lines(perDelivery, version, false);
+    return assemble(head, this.common(version), this.body);
   }
 }

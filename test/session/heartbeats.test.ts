@@ -168,8 +168,9 @@ describe('HB-03 server to client beats', { concurrency: true }, () => {
 describe('HB-04 client to server liveness', { concurrency: true }, () => {
   test('HB-04 a silent client (heart-beat:100,0) -> ERROR HEARTBEAT_TIMEOUT after 100 x 1.5 ms', () =>
     withBroker(opts, async (h) => {
-      const c = await h.connect('1.2', { 'heart-beat': '100,0' });
+      // Measured from before CONNECT, so that a slow client-side read cannot shorten it.
       const start = Date.now();
+      const c = await h.connect('1.2', { 'heart-beat': '100,0' });
       await expectErrorThenClose(c, 'HEARTBEAT_TIMEOUT');
       const elapsed = Date.now() - start;
       assert.ok(elapsed >= 140, `not before 1.5 x the interval (${elapsed} ms)`);
@@ -178,8 +179,8 @@ describe('HB-04 client to server liveness', { concurrency: true }, () => {
 
   test('HB-04 heartbeatGrace scales the timeout (grace 4 -> not closed at 250 ms, closed by ~400)', () =>
     withBroker({ ...opts, heartbeatGrace: 4 }, async (h) => {
-      const c = await h.connect('1.2', { 'heart-beat': '100,0' });
       const start = Date.now();
+      const c = await h.connect('1.2', { 'heart-beat': '100,0' });
       await sleep(250);
       assert.equal(c.ended, false, 'still open after 2.5 intervals');
       await expectErrorThenClose(c, 'HEARTBEAT_TIMEOUT');
