@@ -53,7 +53,10 @@ export interface BrokerStats {
   connections: number;
   queues: number;
   topics: number;
+  /** Messages waiting in queues, on disk included. */
   messagesQueued: number;
+  /** Of those, how many are held in memory. */
+  messagesInMemory: number;
   errors: Partial<Record<ErrorCode, number>>;
 }
 
@@ -247,12 +250,17 @@ export class Broker {
 
   stats(): BrokerStats {
     let queued = 0;
-    for (const q of this.queues.values()) queued += q.depth;
+    let inMemory = 0;
+    for (const q of this.queues.values()) {
+      queued += q.depth;
+      inMemory += q.inMemory;
+    }
     return {
       connections: this.connections.size,
       queues: this.queues.size,
       topics: this.topics.size,
       messagesQueued: queued,
+      messagesInMemory: inMemory,
       errors: { ...this.errors },
     };
   }

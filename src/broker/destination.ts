@@ -78,6 +78,10 @@ export class Queue extends BaseDestination {
     return this.messages.length + this.onDisk;
   }
 
+  get inMemory(): number {
+    return this.messages.length;
+  }
+
   get idle(): boolean {
     return (
       this.depth === 0 && this.subscriptions.length === 0 && this.blocked.size === 0 && !this.paging

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { startBroker, VERSION, type BrokerOptions } from '../index.js';
+import { SqliteStore } from '../store/sqlite.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -27,7 +29,14 @@ interface CliOptions {
   tlsPort: number;
   wssPort?: number;
   tlsRequireClientCert: boolean;
+  store: 'sqlite' | 'memory';
+  dataDir: string;
   debug: boolean;
+}
+
+function storeKind(value: string): 'sqlite' | 'memory' {
+  if (value !== 'sqlite' && value !== 'memory') throw new InvalidArgumentError('sqlite or memory');
+  return value;
 }
 
 function readPem(flag: string, file: string): Buffer {
@@ -41,6 +50,12 @@ function readPem(flag: string, file: string): Buffer {
 /** Command-line flags to library options. Throws on flags that do not go together. */
 function brokerOptions(opts: CliOptions, given: (name: string) => boolean): BrokerOptions {
   const o: BrokerOptions = { host: opts.host, port: opts.port, wsPath: opts.wsPath };
+  if (opts.store === 'sqlite') {
+    // Durable by default: queues live in an SQLite database under the data directory.
+    o.store = new SqliteStore({ path: path.resolve(opts.dataDir, 'coilmq.db') });
+  } else if (given('dataDir')) {
+    throw new Error('--data-dir needs --store sqlite');
+  }
   if (opts.wsPort !== 0) o.wsPort = opts.wsPort;
   if (opts.allowedOrigins !== undefined) {
     o.allowedOrigins = opts.allowedOrigins
@@ -113,6 +128,13 @@ export async function main(argv: string[]): Promise<number | undefined> {
       'require a client certificate signed by --tls-ca; its subject CN is the login',
       false,
     )
+    .option(
+      '--store <kind>',
+      'where queues are kept: sqlite (durable) or memory',
+      storeKind,
+      'sqlite',
+    )
+    .option('--data-dir <dir>', 'directory of the SQLite store', './data')
     .option('--debug', 'log at debug level', false)
     .exitOverride();
   try {
@@ -130,7 +152,15 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return 2;
   }
   const logger = pino({ name: 'coilmq', level: opts.debug ? 'debug' : 'info' });
-  const broker = await startBroker({ ...options, logger });
+  let broker;
+  try {
+    broker = await startBroker({ ...options, logger });
+  } catch (err) {
+    // A store that cannot be opened, a port in use: say why, and do not start.
+    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    process.stderr.write(`coilmq: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
   const a = broker.address();
   logger.info({ version: VERSION, ...a }, 'coilmq started');
 

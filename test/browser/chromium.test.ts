@@ -318,7 +318,7 @@ describe('@stomp/stompjs in headless Chromium', () => {
     await new Promise<void>((r) => tcp.close(() => r()));
     const child: ChildProcess = spawn(
       process.execPath,
-      [path.join(ROOT, 'bin', 'coilmq.js'), '-p', String(tcpPort)],
+      [path.join(ROOT, 'bin', 'coilmq.js'), '-p', String(tcpPort), '--store', 'memory'],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     try {

@@ -2,10 +2,11 @@
  * The `coilmq` command as users run it: `node bin/coilmq.js` (which loads dist/), spawned as a
  * real child process.
  */
-import { test, describe, before, afterEach } from 'node:test';
+import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import fs, { existsSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,8 +50,22 @@ afterEach(() => {
   }
 });
 
+function tmpDataDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coilmq-cli-'));
+  dataDirs.push(dir);
+  return dir;
+}
+
+const dataDirs: string[] = [];
+after(() => {
+  for (const d of dataDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function cli(args: string[]): Cli {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  // Each broker gets a data directory of its own, so none shares (or leaves) ./data.
+  const store =
+    args.includes('--store') || args.includes('--data-dir') ? [] : ['--data-dir', tmpDataDir()];
+  const child = spawn(process.execPath, [BIN, ...args, ...store], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
