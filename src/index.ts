@@ -26,3 +26,6 @@ export {
   SharedMessage,
   type StompVersion,
 } from './protocol/index.js';
+export type { Store, StoredMessage, StoreContents } from './store/store.js';
+export { MemoryStore } from './store/memory.js';
+export { SqliteStore } from './store/sqlite.js';

@@ -31,7 +31,7 @@ export const DEFAULT_FLOW = {
   /** Milliseconds a topic subscriber above highWaterMark has to drain before it is disconnected. */
   slowConsumerTimeout: 30_000,
   /** Messages held in memory per queue before producers sending to it are paused. */
-  maxQueueMessagesInMemory: 100_000,
+  maxQueueMessagesInMemory: 20_000,
   /** Bytes held in memory per queue before producers sending to it are paused. */
   maxQueueBytesInMemory: 64 * 1024 * 1024,
 } as const;

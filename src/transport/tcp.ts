@@ -1,7 +1,5 @@
 import net from 'node:net';
-import type { ByteStream, StreamHandler } from './stream.js';
-
-const EMPTY = Buffer.alloc(0);
+import { FlushWatch, type ByteStream, type StreamHandler } from './stream.js';
 
 /** A TCP (or TLS: a TLSSocket is a net.Socket) connection as a ByteStream. */
 export class SocketStream implements ByteStream {
@@ -10,10 +8,11 @@ export class SocketStream implements ByteStream {
   readonly peerLogin: string | undefined;
   private readonly socket: net.Socket;
   private handler: StreamHandler | undefined;
-  private waiting = false;
+  private readonly flush: FlushWatch;
 
   constructor(socket: net.Socket, transport = 'tcp', peerLogin?: string) {
     this.socket = socket;
+    this.flush = new FlushWatch(socket, () => this.handler?.onDrain());
     this.transport = transport;
     this.peerLogin = peerLogin;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -40,16 +39,8 @@ export class SocketStream implements ByteStream {
   }
 
   waitDrain(): void {
-    if (this.waiting) return;
-    this.waiting = true;
-    // An empty write's callback runs once everything written before it has been flushed.
-    this.socket.write(EMPTY, this.flushed);
+    this.flush.wait();
   }
-
-  private readonly flushed = (): void => {
-    this.waiting = false;
-    this.handler?.onDrain();
-  };
 
   cork(): void {
     this.socket.cork();

@@ -5,7 +5,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { StompError } from '../errors.js';
-import type { ByteStream, StreamHandler } from './stream.js';
+import { FlushWatch, type ByteStream, type StreamHandler } from './stream.js';
 import { certificateLogin, serverTlsOptions, type TlsOptions } from './tls.js';
 
 /** The IANA-registered STOMP subprotocols, best first. */
@@ -30,8 +30,6 @@ const PAYLOAD_SLACK = 4096;
 
 /** Close code for a message over the size limit (RFC 6455 7.4.1). */
 const MESSAGE_TOO_BIG = 1009;
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * One WebSocket connection as a ByteStream.
@@ -62,8 +60,8 @@ export class WebSocketStream implements ByteStream {
   private readonly socket: net.Socket;
   private readonly rawClose: (code?: number, reason?: string | Buffer) => void;
   private handler: StreamHandler | undefined;
+  private readonly flush: FlushWatch;
   private closeCode = 1000;
-  private waiting = false;
 
   constructor(
     ws: WebSocket,
@@ -74,6 +72,7 @@ export class WebSocketStream implements ByteStream {
   ) {
     this.ws = ws;
     this.socket = socket;
+    this.flush = new FlushWatch(socket, () => this.handler?.onDrain());
     this.transport = transport;
     this.peerLogin = peerLogin;
     this.protocol = ws.protocol;
@@ -128,15 +127,8 @@ export class WebSocketStream implements ByteStream {
    * straight to the socket: no compression, no Blobs, so it never queues them itself).
    */
   waitDrain(): void {
-    if (this.waiting) return;
-    this.waiting = true;
-    this.socket.write(EMPTY, this.flushed);
+    this.flush.wait();
   }
-
-  private readonly flushed = (): void => {
-    this.waiting = false;
-    this.handler?.onDrain();
-  };
 
   cork(): void {
     this.socket.cork();
