@@ -476,7 +476,12 @@ export function usersAuthenticator(
     if (wait > 0) await sleep(wait);
     return false;
   };
-  return (login, passcode) => {
+  return (login, passcode, connection) => {
+    // A verified client certificate has proved the login already; the users file then
+    // only supplies its groups.
+    if (connection.certificateLogin !== undefined && login === connection.certificateLogin) {
+      return true;
+    }
     const started = Date.now();
     if (isAnonymous(login)) return options.anonymous ? true : refuse(started);
     return db()

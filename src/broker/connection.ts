@@ -117,6 +117,10 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     return this.stream.remoteAddress;
   }
 
+  get certificateLogin(): string | undefined {
+    return this.stream.peerLogin;
+  }
+
   get connected(): boolean {
     return this.phase === Phase.Connected;
   }

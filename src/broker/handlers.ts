@@ -69,7 +69,7 @@ function onConnect(c: Connection, f: Frame): void | Promise<void> {
     cy = Number(m[2]);
   }
   // A login proved by the transport (a client certificate's CN) wins over the header.
-  const login = c.stream.peerLogin ?? f.header('login');
+  const login = c.certificateLogin ?? f.header('login');
   const accept = (): void => {
     if (c.closing) return; // gone (or timed out) while an async hook was deciding
     const o = c.broker.options;

@@ -16,6 +16,11 @@ export interface ConnectionInfo {
   readonly login: string | undefined;
   /** The negotiated version, once connected. */
   readonly version: StompVersion | undefined;
+  /**
+   * The subject CN of a verified client certificate (TLS or wss with client certificates
+   * required). When set, it is also the login: the transport has already proved it.
+   */
+  readonly certificateLogin: string | undefined;
 }
 
 export type Action = 'read' | 'write';

@@ -14,7 +14,14 @@ import {
 import type { Action, AuthorizeHook, ConnectionInfo } from '../../src/index.js';
 
 function conn(login: string | undefined): ConnectionInfo {
-  return { id: 's', remoteAddress: '127.0.0.1', transport: 'tcp', login, version: '1.2' };
+  return {
+    id: 's',
+    remoteAddress: '127.0.0.1',
+    transport: 'tcp',
+    login,
+    version: '1.2',
+    certificateLogin: undefined,
+  };
 }
 
 async function can(

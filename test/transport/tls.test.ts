@@ -5,10 +5,15 @@
  */
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import { Client, type IMessage } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
 import { startBroker, type Broker, type BrokerOptions } from '../../src/index.js';
+import { rulesAuthorizer } from '../../src/auth/acl.js';
+import { setPasscode, UserDatabase, usersAuthenticator } from '../../src/auth/users.js';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { WsClient } from '../helpers/ws-client.js';
@@ -221,6 +226,29 @@ describe('client certificates', () => {
     assert.deepEqual(seen, [['alice', 'x', 'tls']]);
     c.write('SEND\ndestination:/queue/cert\nreceipt:r\n\n\0');
     await c.expect('RECEIPT');
+  });
+
+  test('with a users file: a certificate login needs no passcode; the file still gives it groups', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coilmq-cert-users-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'users');
+    await setPasscode(file, 'alice', 'secret', ['ops']);
+    const db = await UserDatabase.load(file);
+    const b = await broker(
+      {
+        authenticate: usersAuthenticator(() => db, { anonymous: false, failureDelayMs: 0 }),
+        authorize: rulesAuthorizer(
+          [{ groups: ['ops'], destinations: ['/queue/ops.**'], allow: ['read', 'write'] }],
+          (login) => db.groups(login),
+        ),
+      },
+      true,
+    );
+    const c = await tlsConnect(b.address().tlsPort!, ALICE(), '');
+    c.write('SEND\ndestination:/queue/ops.x\nreceipt:r\n\n\0');
+    assert.equal((await c.expect('RECEIPT')).header('receipt-id'), 'r');
+    c.write('SEND\ndestination:/queue/other\nreceipt:r2\n\n\0');
+    assert.equal((await c.expect('ERROR')).header('code'), 'FORBIDDEN');
   });
 
   test('required: without a certificate, or with an untrusted one, there is no session', async () => {
