@@ -566,8 +566,14 @@ export class SqliteStore implements Store {
           this.counters.failures++;
           error = new Error(`cannot write to the store ${this.path}: ${m.message}`);
           if (m.code !== undefined) (error as Error & { code?: string }).code = m.code;
-          // Keep the failed writes, ahead of the newer ones, for the next batch.
-          const merged = new Map(batch.ops);
+          // New messages of the failed batch are dropped: their senders get this error
+          // instead of a RECEIPT, and one that can never fit (disk full, too large) must not
+          // block every later commit. Removals and delivery counts are kept, ahead of the
+          // newer writes, for the next batch.
+          const merged = new Map<number, Op>();
+          for (const [seq, op] of batch.ops) {
+            if (op.kind !== 'add' || op.mayExist) merged.set(seq, op);
+          }
           for (const [seq, op] of this.open_.ops) put(merged, seq, op);
           this.open_.ops = merged;
         }

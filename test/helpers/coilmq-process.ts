@@ -1,0 +1,210 @@
+/**
+ * The real `coilmq` binary (`node bin/coilmq.js`, which loads dist/) as a child process,
+ * for the durability tests: start it on a data directory, kill it (SIGKILL: a crash;
+ * SIGTERM: a clean stop), start it again on the same directory.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = path.join(ROOT, 'bin', 'coilmq.js');
+
+export interface LogEntry {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface CoilmqProcess {
+  child: ChildProcess;
+  /** The TCP port it was told to listen on. */
+  port: number;
+  stdout(): string;
+  stderr(): string;
+  /** stdout lines that parsed as JSON (pino). */
+  logs: LogEntry[];
+  exited: Promise<Exit>;
+  waitForLog(msg: string, ms?: number): Promise<LogEntry>;
+  /** Sends the signal (if still running) and waits for the exit. */
+  kill(signal: NodeJS.Signals, ms?: number): Promise<Exit>;
+}
+
+/** Every process started here, so that a test's cleanup can SIGKILL what is left. */
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every process started here that is still running. */
+export function killAll(): void {
+  for (const c of running) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+  running.clear();
+}
+
+const DIST_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+/**
+ * Builds dist/ (`npx tsc -p tsconfig.build.json`) when dist/cli/main.js is missing, as
+ * test/cli does (npm test runs on a built tree: CI builds first). Test files run side by
+ * side, so the build is guarded by a lock directory: one process builds, the others wait.
+ */
+export async function ensureBuilt(): Promise<void> {
+  if (fs.existsSync(DIST_MAIN)) return;
+  const lock = path.join(os.tmpdir(), `coilmq-build-${Buffer.from(ROOT).toString('hex')}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    // Another test file is building; a lock older than the deadline was left by a crash.
+    const st = fs.statSync(lock, { throwIfNoEntry: false });
+    if (st !== undefined && Date.now() - st.mtimeMs > 120_000) {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+    if (Date.now() > deadline) throw new Error(`build lock ${lock} held for too long`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  try {
+    if (!fs.existsSync(DIST_MAIN)) {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    }
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** A port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+/** A fresh temporary directory, for a data directory. */
+export function tempDir(prefix = 'coilmq-durability-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Spawns `node bin/coilmq.js ARGS` (no waiting). The caller gives every flag, the data
+ * directory included, so that no test touches ./data.
+ */
+export function spawnCoilmq(args: string[], port = 0): CoilmqProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  let partial = '';
+  const logs: LogEntry[] = [];
+  const waiters: Array<() => void> = [];
+  const wake = (): void => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    partial += d;
+    let i: number;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as LogEntry);
+      } catch {
+        // not a log line
+      }
+    }
+    wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let exitedNow = false;
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exitedNow = true;
+      running.delete(child);
+      resolve({ code, signal });
+      wake();
+    }),
+  );
+  return {
+    child,
+    port,
+    stdout: () => out,
+    stderr: () => err,
+    logs,
+    exited,
+    async waitForLog(msg, ms = 15_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const found = logs.find((l) => l.msg === msg);
+        if (found) return found;
+        if (exitedNow) throw new Error(`coilmq exited before logging "${msg}": ${out}${err}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no "${msg}" log line within ${ms} ms: ${out}${err}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+    },
+    async kill(signal, ms = 15_000) {
+      if (!exitedNow) child.kill(signal);
+      return within(exited, ms, `coilmq to exit after ${signal}`);
+    },
+  };
+}
+
+/**
+ * Starts `coilmq -b 127.0.0.1 -p <free port> --ws-port 0 --data-dir DIR` and waits until
+ * it logs "coilmq started". A port taken between freePort() and the listen (by a test
+ * running beside this one) is retried with another port.
+ */
+export async function startCoilmq(dataDir: string, extra: string[] = []): Promise<CoilmqProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const p = spawnCoilmq(
+      ['-b', '127.0.0.1', '-p', String(port), '--ws-port', '0', '--data-dir', dataDir, ...extra],
+      port,
+    );
+    try {
+      const started = await p.waitForLog('coilmq started');
+      if (started.port !== port) throw new Error(`started on ${String(started.port)}, not ${port}`);
+      return p;
+    } catch (err) {
+      await p.kill('SIGKILL');
+      if (attempt < 3 && /EADDRINUSE/.test(p.stdout() + p.stderr())) continue;
+      throw err;
+    }
+  }
+}
