@@ -496,8 +496,9 @@ export class SqliteStore implements Store {
     const batch = this.open_;
     this.open_ = newBatch();
     if (batch.ops.size === 0) {
-      // Everything coalesced away: nothing to write, nothing in flight before it.
-      callAll(batch.callbacks);
+      // Everything coalesced away: nothing to write. The callbacks still wait for those of
+      // the batch that has just committed, which run after this returns (order: R-03).
+      queueMicrotask(() => callAll(batch.callbacks));
       return;
     }
 

@@ -324,6 +324,22 @@ describe('sqlite store', () => {
   });
 
   describe('failures', () => {
+    test('R-03 sync callbacks keep their order when a later batch coalesces to nothing', async (t) => {
+      const { store } = fresh(t);
+      await store.open();
+      const order: string[] = [];
+      store.add(message(1));
+      store.sync(() => order.push('first'));
+      // Let the first batch go to the writer, then make a batch whose only write cancels out.
+      await new Promise((r) => setImmediate(r));
+      store.add(message(2));
+      store.sync(() => order.push('second'));
+      store.remove(2);
+      await synced(store);
+      assert.deepEqual(order, ['first', 'second']);
+      await store.close();
+    });
+
     test('a failed commit reaches sync; what was committed before survives', async (t) => {
       // max_page_count makes the database "full" at 16 pages of 4 KiB.
       const { store, path } = fresh(t, { maxPageCount: 16 });
