@@ -221,6 +221,10 @@ export class Broker {
       const code: ErrorCode =
         this.closing !== undefined ? 'SERVER_SHUTDOWN' : 'TOO_MANY_CONNECTIONS';
       this.countError(code);
+      this.options.logger.info(
+        { remote: stream.remoteAddress, transport: stream.transport, code },
+        'connection refused',
+      );
       stream.attach({ onData() {}, onDrain() {}, onClose() {} });
       stream.write(errorFrame(new StompError(code), [], '1.0'));
       stream.end();
@@ -229,7 +233,7 @@ export class Broker {
     }
     const c = new Connection(this, stream, `${this.prefix}-${++this.sessionCounter}`);
     this.connections.add(c);
-    this.options.logger.debug(
+    this.options.logger.info(
       { session: c.id, remote: c.remoteAddress, transport: c.transport },
       'connection open',
     );
@@ -237,8 +241,8 @@ export class Broker {
 
   connectionClosed(c: Connection): void {
     if (!this.connections.delete(c)) return;
-    this.options.logger.debug(
-      { session: c.id, remote: c.remoteAddress, login: c.login },
+    this.options.logger.info(
+      { session: c.id, remote: c.remoteAddress, login: c.login, reason: c.closeReason },
       'connection closed',
     );
     if (this.connections.size === 0) this.whenEmpty?.();
@@ -329,11 +333,15 @@ export class Broker {
     done: (m: Message[] | Error) => void,
   ): void => {
     const store = this.store!;
+    const failed = (err: Error): void => {
+      this.options.logger.error({ queue, err }, 'store read failed');
+      done(err);
+    };
     store.sync((err) => {
-      if (err !== undefined) return done(err);
+      if (err !== undefined) return failed(err);
       store.load(queue, afterSeq, limit).then(
         (list) => done(list.map((m) => this.fromStore(m))),
-        (e: unknown) => done(e instanceof Error ? e : new Error(String(e))),
+        (e: unknown) => failed(e instanceof Error ? e : new Error(String(e))),
       );
     });
   };
@@ -505,21 +513,34 @@ export class Broker {
   /**
    * Stops accepting, tells every client the server is shutting down (an ERROR, then
    * close), returns unacknowledged messages to their queues, and resolves once every
-   * connection and the listener are closed.
+   * connection and the listener are closed. `timeout`: milliseconds to wait for the
+   * connections to close; those still open then are dropped (default: no limit).
    */
-  close(): Promise<void> {
-    this.closing ??= this.shutdown();
+  close(timeout?: number): Promise<void> {
+    this.closing ??= this.shutdown(timeout);
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(timeout?: number): Promise<void> {
     const listeners = this.closeListeners();
     const drained =
       this.connections.size === 0
         ? Promise.resolve()
         : new Promise<void>((resolve) => (this.whenEmpty = resolve));
     for (const c of [...this.connections]) c.fail(new StompError('SERVER_SHUTDOWN'));
+    const timer =
+      timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            const left = [...this.connections];
+            this.options.logger.warn(
+              { connections: left.length, timeout },
+              'shutdown timeout: dropping the connections still open',
+            );
+            for (const c of left) c.stream.destroy();
+          }, timeout);
     await drained;
+    clearTimeout(timer);
     // Every session is closed: what is still open on a WebSocket port is plain HTTP.
     listeners.dropHttp();
     await listeners.closed;

@@ -56,6 +56,8 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   readonly parser: FrameParser;
   version: StompVersion | undefined;
   login: string | undefined;
+  /** Why the session ended, for the log: an error code, DISCONNECT, or 'peer closed'. */
+  closeReason: string | undefined;
 
   readonly subscriptions = new Map<string, Subscription>();
   readonly transactions = new Map<string, TransactionOp[]>();
@@ -316,6 +318,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   /** Graceful close after DISCONNECT: its receipt, then close once flushed (D-01). */
   disconnect(receipt: string | undefined, frame: Frame): void {
     if (this.phase >= Phase.Closing) return;
+    this.closeReason = 'DISCONNECT';
     this.closeSession();
     if (receipt === undefined) return this.endStream();
     this.receipt(receipt, frame);
@@ -335,7 +338,10 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
         : new StompError('INTERNAL_ERROR', err instanceof Error ? err.message : String(err));
     const log = this.broker.options.logger;
     const entry = { session: this.id, remote: this.remoteAddress, code: e.code, detail: e.detail };
+    this.closeReason = e.code;
     if (e.code === 'INTERNAL_ERROR') log.error({ ...entry, err }, 'internal error');
+    else if (e.code === 'SLOW_CONSUMER' || e.code === 'STORE_FAILED')
+      log.warn(entry, 'sending ERROR');
     else log.info(entry, 'sending ERROR');
     this.broker.countError(e.code);
     const extra: string[] = [];
@@ -363,6 +369,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   /** Ends the session: releases its broker state now, closes the stream once flushed. */
   close(): void {
     if (this.phase >= Phase.Closing) return;
+    this.closeReason ??= 'closed';
     this.closeSession();
     this.endStream();
   }
@@ -389,6 +396,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   /** Stream closed (by either side). */
   onClose(): void {
     if (this.phase !== Phase.Closing) {
+      this.closeReason ??= 'peer closed';
       this.phase = Phase.Closing;
       this.release();
     }

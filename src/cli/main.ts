@@ -1,187 +1,166 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
-import { startBroker, VERSION, type BrokerOptions } from '../index.js';
-import { SqliteStore } from '../store/sqlite.js';
+/**
+ * The `coilmq` command: `coilmq [options]` runs the broker, `coilmq passwd FILE USER` sets a
+ * passcode in a users file. Settings come from a YAML file (`-c`), `COILMQ_...` environment
+ * variables and flags, flags winning (see src/config/).
+ */
+import { Command, Option } from 'commander';
+import { VERSION } from '../broker/broker.js';
+import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import { defaultOf, FIELDS, type Field } from '../config/schema.js';
+import { passwd } from './passwd.js';
+import { EXIT_CONFIG, serve } from './serve.js';
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new InvalidArgumentError('not a port number (0-65535)');
-  return n;
+const GROUPS: Array<[prefix: string, heading: string]> = [
+  ['listeners.', 'Listeners:'],
+  ['store.', 'Store:'],
+  ['limits.', 'Limits, flow control and heart-beats:'],
+  ['schedulers.', 'Delivery:'],
+  ['nackRequeue', 'Delivery:'],
+  ['auth.', 'Authentication:'],
+  ['', 'Logging and process:'],
+];
+
+function heading(f: Field): string {
+  return GROUPS.find(([p]) => f.path.startsWith(p))![1];
 }
 
-function wsPath(value: string): string {
-  if (!value.startsWith('/')) throw new InvalidArgumentError("must start with '/'");
-  return value;
+/** The flag's default as `--help` shows it (commander prints it; only given flags are used). */
+function helpDefault(f: Field): unknown {
+  const d = defaultOf(f.path);
+  return d === undefined || typeof d === 'object' ? undefined : d;
 }
 
-interface CliOptions {
-  host: string;
-  port: number;
-  wsPort: number;
-  wsPath: string;
-  allowedOrigins?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  tlsPort: number;
-  wssPort?: number;
-  tlsRequireClientCert: boolean;
-  store: 'sqlite' | 'memory';
-  dataDir: string;
-  debug: boolean;
+interface Flagged {
+  field: Field;
+  /** commander's attribute name. */
+  attr: string;
+  /** As written in messages. */
+  label: string;
 }
 
-function storeKind(value: string): 'sqlite' | 'memory' {
-  if (value !== 'sqlite' && value !== 'memory') throw new InvalidArgumentError('sqlite or memory');
-  return value;
-}
+function buildProgram(onServe: (p: Command, flagged: Flagged[]) => Promise<void>): {
+  program: Command;
+  result: { code: number | undefined };
+} {
+  const result: { code: number | undefined } = { code: undefined };
+  const program = new Command()
+    .name('coilmq')
+    .description(
+      'A STOMP 1.0/1.1/1.2 message broker.\n\n' +
+        'Settings come from the YAML file given by -c (or COILMQ_CONFIG), then the ' +
+        'environment (each flag --foo-bar is also COILMQ_FOO_BAR), then the flags: ' +
+        'flags win. See coilmq.example.yaml.',
+    )
+    .version(VERSION, '--version')
+    .exitOverride()
+    .configureHelp({ sortOptions: false })
+    .option('-c, --config <file>', 'YAML configuration file');
 
-function readPem(flag: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new Error(`${flag} ${file}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/** Command-line flags to library options. Throws on flags that do not go together. */
-function brokerOptions(opts: CliOptions, given: (name: string) => boolean): BrokerOptions {
-  const o: BrokerOptions = { host: opts.host, port: opts.port, wsPath: opts.wsPath };
-  if (opts.store === 'sqlite') {
-    // Durable by default: queues live in an SQLite database under the data directory.
-    o.store = new SqliteStore({ path: path.resolve(opts.dataDir, 'coilmq.db') });
-  } else if (given('dataDir')) {
-    throw new Error('--data-dir needs --store sqlite');
-  }
-  if (opts.wsPort !== 0) o.wsPort = opts.wsPort;
-  if (opts.allowedOrigins !== undefined) {
-    o.allowedOrigins = opts.allowedOrigins
-      .split(',')
-      .map((x) => x.trim())
-      .filter((x) => x !== '');
-  }
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-    throw new Error('--tls-cert and --tls-key go together');
-  }
-  if (opts.tlsCert === undefined) {
-    for (const [name, flag] of [
-      ['tlsCa', '--tls-ca'],
-      ['tlsPort', '--tls-port'],
-      ['wssPort', '--wss-port'],
-      ['tlsRequireClientCert', '--tls-require-client-cert'],
-    ] as const) {
-      if (given(name)) throw new Error(`${flag} needs --tls-cert and --tls-key`);
+  const flagged: Flagged[] = [];
+  let group = '';
+  for (const f of FIELDS) {
+    if (f.flag === undefined) continue;
+    const h = heading(f);
+    if (h !== group) {
+      program.optionsGroup(h);
+      group = h;
     }
-    return o;
+    const long = `--${f.flag}`;
+    if (f.kind === 'bool') {
+      const on = new Option(long, f.help);
+      const off = new Option(`--no-${f.flag}`, `turn ${long} off`);
+      program.addOption(on).addOption(off);
+      flagged.push({ field: f, attr: on.attributeName(), label: long });
+    } else {
+      const opt = new Option(
+        `${f.short !== undefined ? `${f.short}, ` : ''}${long} ${f.arg}`,
+        f.help,
+      );
+      const d = helpDefault(f);
+      if (d !== undefined) opt.default(d);
+      program.addOption(opt);
+      flagged.push({ field: f, attr: opt.attributeName(), label: long });
+    }
   }
-  if (opts.tlsRequireClientCert && opts.tlsCa === undefined) {
-    throw new Error('--tls-require-client-cert needs --tls-ca');
+  program
+    .optionsGroup('Logging and process:')
+    .option('--debug', 'log at debug level (as --log-level debug)')
+    // CoilMQ's daemon options: a service manager runs coilmq instead (see the README).
+    .addOption(new Option('-d, --daemon').hideHelp())
+    .optionsGroup('Options:');
+  program.action(async () => onServe(program, flagged));
+
+  program
+    .command('passwd')
+    .description(
+      "set USER's passcode in the users FILE (created if missing): asks twice on a " +
+        'terminal, else reads the first line of standard input',
+    )
+    .argument('<file>', 'users file')
+    .argument('<user>', 'login (case-sensitive)')
+    .option('--groups <list>', "comma-separated groups of the user (default: keep the user's)")
+    .action(async (file: string, user: string, opts: { groups?: string }) => {
+      result.code = await passwd(file, user, opts);
+    });
+  return { program, result };
+}
+
+/** Reads the flags given on the command line (never commander's defaults). */
+function givenFlags(
+  program: Command,
+  flagged: Flagged[],
+): Map<string, { value: unknown; flag: string }> {
+  const opts = program.opts<Record<string, unknown>>();
+  const flags = new Map<string, { value: unknown; flag: string }>();
+  for (const { field, attr, label } of flagged) {
+    if (program.getOptionValueSource(attr) !== 'cli') continue;
+    const value = opts[attr];
+    const flag = field.kind === 'bool' && value === false ? `--no-${field.flag!}` : label;
+    flags.set(field.path, { value, flag });
   }
-  o.tls = {
-    cert: readPem('--tls-cert', opts.tlsCert),
-    key: readPem('--tls-key', opts.tlsKey!),
-    requestCert: opts.tlsRequireClientCert,
-  };
-  if (opts.tlsCa !== undefined) o.tls.ca = readPem('--tls-ca', opts.tlsCa);
-  o.tlsPort = opts.tlsPort === 0 ? false : opts.tlsPort;
-  if (opts.wssPort !== undefined && opts.wssPort !== 0) o.wssPort = opts.wssPort;
-  return o;
+  if (opts.debug === true && !flags.has('logging.level')) {
+    flags.set('logging.level', { value: 'debug', flag: '--debug' });
+  }
+  return flags;
 }
 
 /**
- * The `coilmq` command. Returns the exit code; signals are handled here, never in the
- * library. SIGINT/SIGTERM close the broker cleanly (stop accepting, return unacknowledged
- * messages, close connections) and exit 0; a second signal exits at once.
+ * The `coilmq` command. Returns the exit code: 0 after a clean stop (SIGINT/SIGTERM) or a
+ * successful subcommand, 1 when the broker cannot start, 2 on a bad command line or
+ * configuration. A second SIGINT/SIGTERM during the stop exits at once with 130.
  */
 export async function main(argv: string[]): Promise<number | undefined> {
-  const program = new Command()
-    .name('coilmq')
-    .description('A STOMP 1.0/1.1/1.2 message broker')
-    .version(VERSION, '--version')
-    .option('-b, --host <addr>', 'address to listen on', '127.0.0.1')
-    .option('-p, --port <port>', 'TCP port to listen on', port, 61613)
-    .option('--ws-port <port>', 'STOMP over WebSocket port (0 turns it off)', port, 15674)
-    .option('--ws-path <path>', 'WebSocket endpoint path', wsPath, '/ws')
-    .option(
-      '--allowed-origins <list>',
-      'comma-separated Origins allowed to open WebSockets (default: all)',
-    )
-    .option('--tls-cert <file>', 'TLS certificate chain (PEM); turns TLS on with --tls-key')
-    .option('--tls-key <file>', 'TLS private key (PEM)')
-    .option('--tls-ca <file>', 'CA certificates (PEM) that client certificates must chain to')
-    .option(
-      '--tls-port <port>',
-      'STOMP over TLS port, with --tls-cert (0 turns it off)',
-      port,
-      61614,
-    )
-    .option(
-      '--wss-port <port>',
-      'STOMP over secure WebSocket port, with --tls-cert (default: off)',
-      port,
-    )
-    .option(
-      '--tls-require-client-cert',
-      'require a client certificate signed by --tls-ca; its subject CN is the login',
-      false,
-    )
-    .option(
-      '--store <kind>',
-      'where queues are kept: sqlite (durable) or memory',
-      storeKind,
-      'sqlite',
-    )
-    .option('--data-dir <dir>', 'directory of the SQLite store', './data')
-    .option('--debug', 'log at debug level', false)
-    .exitOverride();
+  const { program, result } = buildProgram(async (p, flagged) => {
+    const opts = p.opts<{ config?: string; daemon?: boolean }>();
+    if (opts.daemon === true) {
+      process.stderr.write(
+        'coilmq: -d/--daemon is not supported: run coilmq under a service manager ' +
+          '(the README has a systemd unit)\n',
+      );
+      result.code = EXIT_CONFIG;
+      return;
+    }
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfig({
+        configFlag: opts.config,
+        env: process.env,
+        flags: givenFlags(p, flagged),
+      });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      for (const problem of err.problems) process.stderr.write(`coilmq: ${problem}\n`);
+      result.code = EXIT_CONFIG;
+      return;
+    }
+    result.code = await serve(loaded);
+  });
   try {
-    program.parse(argv);
+    await program.parseAsync(argv);
   } catch (err) {
     const code = (err as { exitCode?: number }).exitCode;
-    return code === 0 ? 0 : 2;
+    if (code === undefined) throw err;
+    return code === 0 ? 0 : EXIT_CONFIG;
   }
-  const opts = program.opts<CliOptions>();
-  let options: BrokerOptions;
-  try {
-    options = brokerOptions(opts, (name) => program.getOptionValueSource(name) === 'cli');
-  } catch (err) {
-    process.stderr.write(`coilmq: ${(err as Error).message}\n`);
-    return 2;
-  }
-  const logger = pino({ name: 'coilmq', level: opts.debug ? 'debug' : 'info' });
-  let broker;
-  try {
-    broker = await startBroker({ ...options, logger });
-  } catch (err) {
-    // A store that cannot be opened, a port in use: say why, and do not start.
-    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
-    process.stderr.write(`coilmq: cannot start: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const a = broker.address();
-  logger.info({ version: VERSION, ...a }, 'coilmq started');
-
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      broker.close().then(
-        () => resolve(0),
-        (err: unknown) => {
-          logger.error({ err }, 'error during shutdown');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
+  return result.code;
 }

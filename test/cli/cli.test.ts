@@ -4,8 +4,8 @@
  */
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import fs, { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs, { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import tls from 'node:tls';
 import { makeTestPki } from '../helpers/certs.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { WsClient } from '../helpers/ws-client.js';
+import { ensureBuilt } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'coilmq.js');
@@ -194,11 +195,7 @@ async function roundTrip(client: RawClient): Promise<void> {
 }
 
 describe('coilmq CLI', () => {
-  before(() => {
-    if (!existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    }
-  });
+  before(ensureBuilt);
 
   test('package.json: bin and npm start run bin/coilmq.js', () => {
     assert.equal(PKG.bin.coilmq, './bin/coilmq.js');
@@ -243,13 +240,11 @@ describe('coilmq CLI', () => {
   });
 
   for (const bad of ['abc', '70000', '-1', '1.5']) {
-    test(`bad port (-p ${bad}) exits non-zero with a message`, async () => {
+    test(`bad port (-p ${bad}) exits 2 with a message naming the flag`, async () => {
       const r = await run(['-p', bad]);
-      assert.notEqual(r.code, 0);
-      assert.notEqual(r.code, null);
-      assert.match(r.err, /--port/);
-      assert.ok(r.err.includes(`'${bad}' is invalid`), r.err);
-      assert.match(r.err, /not a port number/);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, /^coilmq: --port: expected a port number \(0-65535\), got /);
+      assert.ok(r.err.includes(bad), r.err);
       assert.equal(r.out, '', 'did not start');
     });
   }
@@ -307,12 +302,19 @@ describe('coilmq CLI', () => {
     assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
   });
 
-  test('--debug logs connection events at debug level, default does not', async () => {
+  test('connections are logged at info; --debug adds debug lines, default has none', async () => {
     const dbg = await startCli(['--debug']);
+    const config = await dbg.c.waitForLog('configuration');
+    assert.equal(config.level, 20);
     const c1 = await connectClient(dbg.port);
     const open = await dbg.c.waitForLog('connection open');
-    assert.equal(open.level, 20);
+    assert.equal(open.level, 30);
+    assert.equal(open.transport, 'tcp');
+    assert.match(String(open.remote), /127\.0\.0\.1/);
     c1.destroy();
+    const closed = await dbg.c.waitForLog('connection closed');
+    assert.equal(closed.level, 30);
+    assert.equal(closed.reason, 'peer closed');
 
     const plain = await startCli();
     const c2 = await connectClient(plain.port);
@@ -425,15 +427,18 @@ describe('coilmq CLI: WebSocket and TLS', () => {
   });
 
   for (const [args, message] of [
-    [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
-    [['--wss-port', '8443'], /--wss-port needs --tls-cert and --tls-key/],
-    [['--tls-port', '8443'], /--tls-port needs --tls-cert and --tls-key/],
-    [['--tls-cert', 'no-such.pem', '--tls-key', 'no-such.key'], /--tls-cert no-such\.pem: ENOENT/],
+    [['--tls-cert', 'x.pem'], /--tls-cert: needs --tls-key too/],
+    [['--wss-port', '8443'], /--wss-port: needs --tls-cert and --tls-key/],
+    [['--tls-port', '8443'], /--tls-port: needs --tls-cert and --tls-key/],
+    [
+      ['--tls-cert', 'no-such.pem', '--tls-key', 'no-such.key'],
+      /--tls-cert: cannot read no-such\.pem: ENOENT/,
+    ],
     [
       ['--tls-cert', 'a', '--tls-key', 'b', '--tls-require-client-cert'],
-      /--tls-require-client-cert needs --tls-ca/,
+      /--tls-require-client-cert: needs --tls-ca/,
     ],
-    [['--ws-path', 'ws'], /--ws-path/],
+    [['--ws-path', 'ws'], /--ws-path: expected a path starting with '\/'/],
   ] as Array<[string[], RegExp]>) {
     test(`coilmq ${args.join(' ')}: exits 2 with a message`, async () => {
       const r = await run(['-p', '0', '--ws-port', '0', ...args]);

@@ -1,0 +1,285 @@
+/**
+ * Runs the broker as the `coilmq` command: logging, users and access rules, the pidfile,
+ * and the signals (SIGINT/SIGTERM stop, SIGHUP reloads). Signals are handled here, never in
+ * the library.
+ */
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pino, type Logger as PinoLogger } from 'pino';
+import { rulesAuthorizer } from '../auth/acl.js';
+import { UserDatabase, usersAuthenticator } from '../auth/users.js';
+import { startBroker, VERSION, type Broker } from '../broker/broker.js';
+import type { BrokerOptions } from '../broker/options.js';
+import type { LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { SqliteStore } from '../store/sqlite.js';
+import { removePidfile, writePidfile } from './pidfile.js';
+
+/** Exit code after a second SIGINT/SIGTERM during a clean stop: 128 + SIGINT, as shells do. */
+export const EXIT_FORCED = 130;
+/** Exit code of a configuration that cannot be used. */
+export const EXIT_CONFIG = 2;
+
+type Destination = ReturnType<typeof pino.destination>;
+
+function readPem(loaded: LoadedConfig, key: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError([`${loaded.describe(key)}: cannot read ${file}: ${e.code ?? e.message}`]);
+  }
+}
+
+/** The library options of a configuration, without the hooks and the logger. */
+function brokerOptions(loaded: LoadedConfig): BrokerOptions {
+  const c = loaded.config;
+  const l = c.listeners;
+  // heartbeatInterval is accepted in the configuration, but the broker has no use for it yet.
+  const { heartbeatInterval: _reserved, ...limits } = c.limits;
+  const o: BrokerOptions = {
+    host: l.host,
+    port: l.port,
+    wsPath: l.wsPath,
+    ...limits,
+    subscriberScheduler: c.schedulers.subscriberScheduler,
+    queueScheduler: c.schedulers.queueScheduler,
+    decodeConnectEscapes: c.auth.decodeConnectEscapes,
+    nackRequeue: c.nackRequeue,
+    closeLinger: c.closeLinger,
+  };
+  if (l.wsPort !== 0) o.wsPort = l.wsPort;
+  if (l.allowedOrigins !== undefined) o.allowedOrigins = l.allowedOrigins;
+  if (l.tls !== undefined) {
+    const t = l.tls;
+    o.tls = {
+      cert: readPem(loaded, 'listeners.tls.cert', t.cert),
+      key: readPem(loaded, 'listeners.tls.key', t.key),
+      requestCert: t.requireClientCert,
+    };
+    if (t.ca !== undefined) o.tls.ca = readPem(loaded, 'listeners.tls.ca', t.ca);
+    o.tlsPort = t.port === 0 ? false : t.port;
+    if (t.wssPort !== undefined) o.wssPort = t.wssPort;
+  }
+  if (c.store.kind === 'sqlite') {
+    // Durable by default: queues live in an SQLite database under the data directory.
+    o.store = new SqliteStore({
+      path: path.resolve(c.store.dataDir, 'coilmq.db'),
+      synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL',
+      batchWindowMs: c.store.batchWindowMs,
+    });
+  }
+  return o;
+}
+
+/** The logger: JSON lines on standard output, or appended to `logging.file`. */
+function makeLogger(loaded: LoadedConfig): { logger: PinoLogger; dest: Destination | undefined } {
+  const { level, file } = loaded.config.logging;
+  let dest: Destination | undefined;
+  if (file !== undefined) {
+    try {
+      closeSync(openSync(file, 'a'));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ConfigError([
+        `${loaded.describe('logging.file')}: cannot open ${file}: ${e.code ?? e.message}`,
+      ]);
+    }
+    dest = pino.destination({ dest: file, sync: false });
+  }
+  const options = { name: 'coilmq', level };
+  return { logger: dest === undefined ? pino(options) : pino(options, dest), dest };
+}
+
+function storeSummary(c: Config): object {
+  if (c.store.kind === 'memory') return { kind: 'memory' };
+  return {
+    kind: 'sqlite',
+    path: path.resolve(c.store.dataDir, 'coilmq.db'),
+    synchronous: c.store.synchronous,
+    batchWindowMs: c.store.batchWindowMs,
+  };
+}
+
+const LOOPBACK = /^(?:127\.|::1$|localhost$)/;
+
+/**
+ * Starts the broker described by `loaded` and runs until SIGINT or SIGTERM. Resolves with
+ * the exit code: 0 after a clean stop, 1 when it cannot start, 2 on a bad configuration.
+ */
+export async function serve(loaded: LoadedConfig): Promise<number> {
+  const config = loaded.config;
+  const complain = (message: string): void => void process.stderr.write(`coilmq: ${message}\n`);
+
+  let options: BrokerOptions;
+  let logger: PinoLogger;
+  let dest: Destination | undefined;
+  try {
+    options = brokerOptions(loaded);
+    ({ logger, dest } = makeLogger(loaded));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) complain(p);
+    return EXIT_CONFIG;
+  }
+  const flushSync = (): void => {
+    try {
+      dest?.flushSync();
+    } catch {
+      // not open yet, or closed: nothing buffered that can be written
+    }
+  };
+  const flush = (): Promise<void> => new Promise((resolve) => logger.flush(() => resolve()));
+
+  // Users and access rules. A reload (SIGHUP) swaps the database the hooks read.
+  const usersFile = config.auth.usersFile;
+  let users: UserDatabase | undefined;
+  if (usersFile !== undefined) {
+    try {
+      users = await UserDatabase.load(usersFile, logger);
+    } catch (err) {
+      complain(`${loaded.describe('auth.usersFile')}: ${(err as Error).message}`);
+      logger.fatal({ err, file: usersFile }, 'cannot load the users file');
+      await flush();
+      return EXIT_CONFIG;
+    }
+    options.authenticate = usersAuthenticator(() => users!, {
+      anonymous: config.auth.anonymous,
+      failureDelayMs: config.auth.failureDelayMs,
+    });
+  }
+  let reloads = 0;
+  const reloadUsers = async (): Promise<void> => {
+    if (usersFile === undefined) return;
+    const n = ++reloads;
+    try {
+      const next = await UserDatabase.load(usersFile, logger);
+      if (n !== reloads) return; // a later reload started meanwhile: it decides
+      users = next;
+      logger.info({ file: usersFile, users: next.size }, 'users file reloaded');
+    } catch (err) {
+      logger.error(
+        { file: usersFile, err },
+        'users file reload failed: keeping the users loaded before',
+      );
+    }
+  };
+  const groupsOf = (login: string): readonly string[] => users?.groups(login) ?? [];
+  if (config.acl.length > 0) options.authorize = rulesAuthorizer(config.acl, groupsOf);
+
+  // The pidfile, before listening: a second instance stops here.
+  const pidfile = config.pidfile;
+  if (pidfile !== undefined) {
+    try {
+      writePidfile(pidfile);
+    } catch (err) {
+      complain((err as Error).message);
+      logger.fatal({ err, pidfile }, 'cannot write the pidfile');
+      await flush();
+      return 1;
+    }
+  }
+
+  let broker: Broker | undefined;
+  let stopping: string | undefined;
+  let finish: ((code: number) => void) | undefined;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const cleanup = (): void => {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    process.off('SIGHUP', onSighup);
+    if (pidfile !== undefined) removePidfile(pidfile);
+  };
+
+  const close = (b: Broker): void => {
+    const timeout = config.shutdownTimeout;
+    // If even the store does not finish in time after the connections are gone, give up.
+    const failsafe = setTimeout(() => {
+      logger.error({ timeout }, 'shutdown did not finish: exiting without it');
+      cleanup();
+      flushSync();
+      process.exit(1);
+    }, timeout + 10_000);
+    failsafe.unref();
+    b.close(timeout).then(
+      () => {
+        clearTimeout(failsafe);
+        finish!(0);
+      },
+      (err: unknown) => {
+        clearTimeout(failsafe);
+        logger.error({ err }, 'error during shutdown');
+        finish!(1);
+      },
+    );
+  };
+  const stop = (signal: string): void => {
+    if (stopping !== undefined) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      cleanup();
+      flushSync();
+      process.exit(EXIT_FORCED);
+    }
+    stopping = signal;
+    logger.info({ signal, shutdownTimeout: config.shutdownTimeout }, 'shutting down');
+    if (broker !== undefined) close(broker);
+  };
+  const onSigint = (): void => stop('SIGINT');
+  const onSigterm = (): void => stop('SIGTERM');
+  const onSighup = (): void => {
+    if (dest !== undefined) dest.reopen(); // after logrotate moved the file
+    logger.info({ signal: 'SIGHUP' }, 'reloading');
+    void reloadUsers();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  process.on('SIGHUP', onSighup);
+
+  try {
+    broker = await startBroker({ ...options, logger });
+  } catch (err) {
+    // A store that cannot be opened, a port in use: say why, and do not start.
+    cleanup();
+    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    complain(`cannot start: ${(err as Error).message}`);
+    await flush();
+    return 1;
+  }
+
+  const a = broker.address();
+  logger.info(
+    {
+      version: VERSION,
+      ...a,
+      config: loaded.file,
+      store: storeSummary(config),
+      limits: config.limits,
+      schedulers: config.schedulers,
+      auth: {
+        usersFile,
+        users: users?.size,
+        anonymous: usersFile === undefined ? true : config.auth.anonymous,
+        aclRules: config.acl.length,
+      },
+      logging: config.logging,
+      shutdownTimeout: config.shutdownTimeout,
+      pidfile,
+    },
+    'coilmq started',
+  );
+  logger.debug({ config }, 'configuration');
+  if (usersFile === undefined && !LOOPBACK.test(a.host)) {
+    logger.warn(
+      { host: a.host },
+      'no users file: every login is accepted on a non-loopback address (see --users)',
+    );
+  }
+  if (stopping !== undefined) close(broker);
+
+  const code = await done;
+  cleanup();
+  logger.info({ code }, 'exiting');
+  await flush();
+  return code;
+}

@@ -1,0 +1,342 @@
+/**
+ * The real `coilmq` binary (`node bin/coilmq.js`, which loads dist/) as a child process, for
+ * the CLI and configuration tests: temporary files and directories, an environment without
+ * the caller's COILMQ_ variables, JSON log lines, and STOMP logins over real sockets.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, afterEach } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Frame } from '../../src/protocol/index.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = path.join(ROOT, 'bin', 'coilmq.js');
+
+export interface LogEntry {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Cli {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** stdout lines that parsed as JSON (pino). */
+  logs: LogEntry[];
+  exited: Promise<Exit>;
+  /** The first log line with this message (and matching `match`, if given), waiting for it. */
+  waitForLog(msg: string, match?: (l: LogEntry) => boolean, ms?: number): Promise<LogEntry>;
+  /** Sends the signal (if still running) and waits for the exit. */
+  kill(signal: NodeJS.Signals, ms?: number): Promise<Exit>;
+}
+
+export interface SpawnOptions {
+  /** Added to an environment from which every COILMQ_ variable was removed. */
+  env?: Record<string, string>;
+  /** Written to standard input, which is then closed; absent: no standard input. */
+  stdin?: string;
+  cwd?: string;
+}
+
+const children = new Set<ChildProcess>();
+const sockets: Array<{ destroy(): void }> = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+  children.clear();
+});
+
+after(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    const t = e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs;
+    if (t > newest) newest = t;
+  }
+  return newest;
+}
+
+function distIsCurrent(): boolean {
+  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
+  if (!fs.existsSync(main)) return false;
+  return fs.statSync(main).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
+}
+
+/**
+ * Builds dist/ (`npx tsc -p tsconfig.build.json`) when it is missing or older than src/.
+ * Test files run side by side, so the build is guarded by a lock directory (the same one
+ * test/helpers/coilmq-process.ts uses): one process builds, the others wait for it.
+ */
+export async function ensureBuilt(): Promise<void> {
+  if (distIsCurrent()) return;
+  const lock = path.join(os.tmpdir(), `coilmq-build-${Buffer.from(ROOT).toString('hex')}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const st = fs.statSync(lock, { throwIfNoEntry: false });
+    if (st !== undefined && Date.now() - st.mtimeMs > 120_000) {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+    if (Date.now() > deadline) throw new Error(`build lock ${lock} held for too long`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  try {
+    if (!distIsCurrent()) {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    }
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** A fresh temporary directory, removed after the test file. */
+export function tempDir(prefix = 'coilmq-cli-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** Writes `text` to `name` in `dir`; returns the path. */
+export function writeFile(dir: string, name: string, text: string): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+/** A port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COILMQ_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** Spawns `node bin/coilmq.js ARGS` (no waiting). */
+export function spawnCli(args: string[], opts: SpawnOptions = {}): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: cleanEnv(opts.env),
+    stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
+  let out = '';
+  let err = '';
+  let partial = '';
+  const logs: LogEntry[] = [];
+  const waiters: Array<() => void> = [];
+  const wake = (): void => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    partial += d;
+    let i: number;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as LogEntry);
+      } catch {
+        // not a log line
+      }
+    }
+    wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    wake();
+  });
+  let exitedNow = false;
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exitedNow = true;
+      children.delete(child);
+      resolve({ code, signal });
+      wake();
+    }),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    logs,
+    exited,
+    async waitForLog(msg, match = () => true, ms = 10_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const found = logs.find((l) => l.msg === msg && match(l));
+        if (found) return found;
+        if (exitedNow) throw new Error(`coilmq exited before logging "${msg}": ${out}${err}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no "${msg}" log line within ${ms} ms: ${out}${err}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+    },
+    async kill(signal, ms = 15_000) {
+      if (!exitedNow) child.kill(signal);
+      return within(exited, ms, `coilmq to exit after ${signal}`);
+    },
+  };
+}
+
+/** Runs the command to completion. */
+export async function runCli(
+  args: string[],
+  opts: SpawnOptions = {},
+  ms = 15_000,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const c = spawnCli(args, opts);
+  const { code } = await within(c.exited, ms, `coilmq ${args.join(' ')} to exit`);
+  return { code, out: c.stdout(), err: c.stderr() };
+}
+
+/**
+ * Starts coilmq on 127.0.0.1 and a free port (given as `-p`, unless `port` says how:
+ * 'file' when the test's configuration names it) and waits for "coilmq started". Every
+ * run gets its own data directory unless `args` or the configuration chooses the store.
+ * WebSocket is off unless `args` turns it on.
+ */
+export async function startCli(
+  args: string[] = [],
+  opts: SpawnOptions & { flagPort?: boolean; dataDir?: boolean } = {},
+): Promise<{ c: Cli; port: number; started: LogEntry }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const extra: string[] = [];
+    if (opts.flagPort !== false) extra.push('-b', '127.0.0.1', '-p', String(port));
+    if (!args.includes('--ws-port')) extra.push('--ws-port', '0');
+    if (opts.dataDir !== false && !args.includes('--store') && !args.includes('--data-dir')) {
+      extra.push('--data-dir', tempDir('coilmq-data-'));
+    }
+    const c = spawnCli([...extra, ...args], opts);
+    try {
+      const started = await c.waitForLog('coilmq started');
+      return { c, port: started.port as number, started };
+    } catch (err) {
+      await c.kill('SIGKILL');
+      if (attempt < 3 && /EADDRINUSE/.test(c.stdout() + c.stderr())) continue;
+      throw err;
+    }
+  }
+}
+
+/** Keeps a socket to be destroyed after the test. */
+export function track<T extends { destroy(): void }>(s: T): T {
+  sockets.push(s);
+  return s;
+}
+
+/** The bytes of a CONNECT frame; header values are written as given (never escaped). */
+export function connectFrame(login?: string, passcode?: string): string {
+  let text = 'CONNECT\naccept-version:1.2\nhost:localhost\n';
+  if (login !== undefined) text += `login:${login}\n`;
+  if (passcode !== undefined) text += `passcode:${passcode}\n`;
+  return text + '\n\0';
+}
+
+/** Opens a connection and sends CONNECT; returns the client and the broker's answer. */
+export async function tryLogin(
+  port: number,
+  login?: string,
+  passcode?: string,
+): Promise<{ client: RawClient; frame: Frame }> {
+  const client = track(await RawClient.open(port));
+  client.write(connectFrame(login, passcode));
+  const frame = await client.next();
+  if (frame.command === 'CONNECTED') client.parser.version = '1.2';
+  return { client, frame };
+}
+
+/** A login that must be accepted. */
+export async function login(port: number, user?: string, passcode?: string): Promise<RawClient> {
+  const { client, frame } = await tryLogin(port, user, passcode);
+  assert.equal(
+    frame.command,
+    'CONNECTED',
+    `${user ?? '(anonymous)'} refused: ${frame.header('code')} ${frame.header('message')}`,
+  );
+  return client;
+}
+
+/** A login that must be refused: ERROR AUTH_FAILED, then the connection closes. */
+export async function refused(port: number, user?: string, passcode?: string): Promise<Frame> {
+  const { client, frame } = await tryLogin(port, user, passcode);
+  assert.equal(frame.command, 'ERROR', `${user ?? '(anonymous)'} was let in`);
+  assert.equal(frame.header('code'), 'AUTH_FAILED');
+  await client.waitClosed();
+  return frame;
+}
+
+/** `coilmq passwd FILE USER` with the passcode on standard input. */
+export async function setPasscode(
+  file: string,
+  user: string,
+  passcode: string,
+  extra: string[] = [],
+): Promise<void> {
+  const r = await runCli(['passwd', file, user, ...extra], { stdin: `${passcode}\n` });
+  assert.equal(r.code, 0, r.err);
+}
+
+/** SUBSCRIBE + SEND on one queue through `client`: the message comes back. */
+export async function roundTrip(client: RawClient, queue = '/queue/cli'): Promise<void> {
+  const id = `s${Math.random().toString(36).slice(2)}`;
+  client.write(`SUBSCRIBE\nid:${id}\ndestination:${queue}\nreceipt:r-${id}\n\n\0`);
+  assert.equal((await client.expect('RECEIPT')).header('receipt-id'), `r-${id}`);
+  client.write(`SEND\ndestination:${queue}\n\nping ${id}\0`);
+  const m = await client.expect('MESSAGE');
+  assert.equal(m.body.toString(), `ping ${id}`);
+  client.write(`UNSUBSCRIBE\nid:${id}\nreceipt:u-${id}\n\n\0`);
+  assert.equal((await client.expect('RECEIPT')).header('receipt-id'), `u-${id}`);
+}
