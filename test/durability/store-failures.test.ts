@@ -173,67 +173,59 @@ describe('the binary refuses a store it cannot use', () => {
     assert.equal(fs.readFileSync(notDir, 'utf8'), 'just a file\n', 'the file is left alone');
   });
 
-  test(
-    'a store whose message pages are corrupt: it refuses to start, or says so when it reads them',
-    {
-      todo:
-        'bug: the broker starts (the corrupt pages are not read when opening), and paging in ' +
-        'fails silently: consumers get nothing, no ERROR, no log line',
-    },
-    async (t) => {
-      const dir = dataDir();
-      const file = path.join(dir, 'coilmq.db');
-      await makeStore(file, 50);
-      // One leaf page of the messages table, in the middle (a message's row). Opening
-      // counts the messages through the index and reads only the last leaf (max(seq)).
-      const leaves = pagesOf(file, 'messages', 'leaf');
-      assert.ok(leaves.length >= 3);
-      overwritePages(file, [leaves[Math.floor(leaves.length / 2)]!]);
+  test('a store whose message pages are corrupt: it refuses to start, or says so when it reads them', async (t) => {
+    const dir = dataDir();
+    const file = path.join(dir, 'coilmq.db');
+    await makeStore(file, 50);
+    // One leaf page of the messages table, in the middle (a message's row). Opening
+    // counts the messages through the index and reads only the last leaf (max(seq)).
+    const leaves = pagesOf(file, 'messages', 'leaf');
+    assert.ok(leaves.length >= 3);
+    overwritePages(file, [leaves[Math.floor(leaves.length / 2)]!]);
 
-      const port = await freePort();
-      const p = spawnCoilmq(
-        ['-b', '127.0.0.1', '-p', String(port), '--ws-port', '0', '--data-dir', dir],
-        port,
-      );
-      const first = await Promise.race([
-        p.exited.then(() => 'exited' as const),
-        p.waitForLog('coilmq started').then(
-          () => 'started' as const,
-          () => 'exited' as const,
-        ),
-      ]);
-      if (first === 'exited') {
-        const exit = await p.exited;
-        t.diagnostic(`refused to start: ${exit.code}: ${p.stderr()}`);
-        assert.notEqual(exit.code, 0);
-        assert.ok(p.stderr().includes(file), p.stderr());
-        return;
+    const port = await freePort();
+    const p = spawnCoilmq(
+      ['-b', '127.0.0.1', '-p', String(port), '--ws-port', '0', '--data-dir', dir],
+      port,
+    );
+    const first = await Promise.race([
+      p.exited.then(() => 'exited' as const),
+      p.waitForLog('coilmq started').then(
+        () => 'started' as const,
+        () => 'exited' as const,
+      ),
+    ]);
+    if (first === 'exited') {
+      const exit = await p.exited;
+      t.diagnostic(`refused to start: ${exit.code}: ${p.stderr()}`);
+      assert.notEqual(exit.code, 0);
+      assert.ok(p.stderr().includes(file), p.stderr());
+      return;
+    }
+    // It started: a consumer asks for the messages; the broker must say what is wrong.
+    const c = await connect(port);
+    c.write('SUBSCRIBE\nid:0\ndestination:/queue/q\nreceipt:s\n\n\0');
+    await c.expect('RECEIPT');
+    const deadline = Date.now() + 5000;
+    let said = false;
+    let delivered = 0;
+    while (!said && Date.now() < deadline) {
+      said = p.logs.some((l) => l.level >= 50 && JSON.stringify(l).includes(file));
+      while (c.frames.length > 0) {
+        const f = c.frames.shift()!;
+        if (f.command === 'MESSAGE') delivered++;
+        if (f.command === 'ERROR') said = true;
       }
-      // It started: a consumer asks for the messages; the broker must say what is wrong.
-      const c = await connect(port);
-      c.write('SUBSCRIBE\nid:0\ndestination:/queue/q\nreceipt:s\n\n\0');
-      await c.expect('RECEIPT');
-      const deadline = Date.now() + 5000;
-      let said = false;
-      let delivered = 0;
-      while (!said && Date.now() < deadline) {
-        said = p.logs.some((l) => l.level >= 50 && JSON.stringify(l).includes(file));
-        while (c.frames.length > 0) {
-          const f = c.frames.shift()!;
-          if (f.command === 'MESSAGE') delivered++;
-          if (f.command === 'ERROR') said = true;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      t.diagnostic(`started; ${delivered} messages delivered; said so: ${said}`);
-      t.diagnostic(p.stdout());
-      assert.ok(
-        said,
-        `no ERROR and no error log line naming ${file} in 5 s (${delivered} of 50 messages ` +
-          `delivered): ${p.stdout()}`,
-      );
-    },
-  );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.diagnostic(`started; ${delivered} messages delivered; said so: ${said}`);
+    t.diagnostic(p.stdout());
+    assert.ok(
+      said,
+      `no ERROR and no error log line naming ${file} in 5 s (${delivered} of 50 messages ` +
+        `delivered): ${p.stdout()}`,
+    );
+  });
 });
 
 interface Entry {
