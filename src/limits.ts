@@ -31,9 +31,11 @@ export const DEFAULT_FLOW = {
   /** Milliseconds a topic subscriber above highWaterMark has to drain before it is disconnected. */
   slowConsumerTimeout: 30_000,
   /** Messages held in memory per queue before producers sending to it are paused. */
-  maxQueueMessagesInMemory: 20_000,
+  maxQueueMessagesInMemory: 10_000,
   /** Bytes held in memory per queue before producers sending to it are paused. */
   maxQueueBytesInMemory: 64 * 1024 * 1024,
+  /** Message bytes waiting to be written to the store before producers are paused (disk slower than the network). */
+  maxStorePendingBytes: 4 * 1024 * 1024,
 } as const;
 
 export const DEFAULT_HEARTBEAT = {

@@ -379,6 +379,11 @@ export class Broker {
         });
         message.stored = true;
         sender.storeDirty = true;
+        // A disk slower than the producers: stop reading from them until it catches up.
+        const pending = this.store.pendingBytes;
+        if (pending !== undefined && pending > this.options.maxStorePendingBytes) {
+          sender.waitForStore(this.store);
+        }
       }
       q.enqueue(message);
       // Bounded memory: a full queue stops reading from the producers sending to it

@@ -9,6 +9,7 @@ import type { Queue } from './destination.js';
 import { dispatchFrame, SELF_RECEIPTING } from './handlers.js';
 import type { Message } from './message.js';
 import type { ConnectionInfo } from './options.js';
+import type { Store } from '../store/store.js';
 import { Delivery, type Subscription } from './subscription.js';
 
 /**
@@ -68,6 +69,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private phase = Phase.New;
   private pauses = 0;
   private blockedByQueue = false;
+  private waitingForStore = false;
   /** Queues this connection is waiting on (it sent to them while they were full). */
   private readonly blockers: Queue[] = [];
   corked = false;
@@ -236,6 +238,17 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
         this.fail(err, this.currentFrame);
       }
     }
+  }
+
+  /** The store has too much to write: read nothing more until what is pending is durable. */
+  waitForStore(store: Store): void {
+    if (this.waitingForStore) return;
+    this.waitingForStore = true;
+    this.pause();
+    store.sync(() => {
+      this.waitingForStore = false;
+      this.resume();
+    });
   }
 
   /** A queue this connection sent to is full: stop reading its frames until it drains. */

@@ -103,6 +103,7 @@ export interface BrokerOptions {
   slowConsumerTimeout?: number;
   maxQueueMessagesInMemory?: number;
   maxQueueBytesInMemory?: number;
+  maxStorePendingBytes?: number;
 
   heartbeatMinInterval?: number;
   heartbeatMaxInterval?: number;

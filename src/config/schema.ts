@@ -124,6 +124,7 @@ const LIMIT_HELP: Record<string, string> = {
   slowConsumerTimeout: 'ms a backed-up topic subscriber has to drain (0: no limit)',
   maxQueueMessagesInMemory: 'messages a queue holds in memory',
   maxQueueBytesInMemory: 'bytes a queue holds in memory',
+  maxStorePendingBytes: 'message bytes waiting for the disk before producers are paused',
   heartbeatMinInterval: 'smallest heart-beat interval (ms)',
   heartbeatMaxInterval: 'largest heart-beat interval (ms; 0: no limit)',
   heartbeatInterval: 'heart-beat interval the server offers (ms; reserved)',

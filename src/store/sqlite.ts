@@ -130,10 +130,23 @@ function callAll(callbacks: Done[], err?: Error): void {
 function startWriter(config: WriterConfig): Worker {
   const self = import.meta.url;
   if (!self.endsWith('.ts')) {
-    return new Worker(new URL('./sqlite-worker.js', self), { workerData: config });
+    return new Worker(new URL('./sqlite-worker.js', self), {
+      workerData: config,
+      resourceLimits: WRITER_LIMITS,
+    });
   }
-  return new Worker(transpiledWriter(), { eval: true, workerData: config });
+  return new Worker(transpiledWriter(), {
+    eval: true,
+    workerData: config,
+    resourceLimits: WRITER_LIMITS,
+  });
 }
+
+/**
+ * The writer holds one batch at a time (bounded by maxStorePendingBytes upstream); a small
+ * heap makes it collect early instead of growing the process's memory.
+ */
+const WRITER_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 };
 
 let writerScript: string | undefined;
 
@@ -187,6 +200,8 @@ export class SqliteStore implements Store {
 
   private open_: Batch = newBatch();
   private inFlight: (Batch & { id: number; writes: number }) | undefined;
+  private openBytes = 0;
+  private inFlightBytes = 0;
   /** The open batch's time has come; it goes as soon as no batch is in flight. */
   private due = false;
   private timer:
@@ -328,16 +343,28 @@ export class SqliteStore implements Store {
     return { queues: first.queues, maxSeq: first.maxSeq };
   }
 
+  /**
+   * Bytes of message bodies waiting to be written (in the open batch and the one being
+   * committed). The broker stops reading from producers while this is high, so that a
+   * disk slower than the network cannot fill memory.
+   */
+  get pendingBytes(): number {
+    return this.openBytes + this.inFlightBytes;
+  }
+
   add(message: StoredMessage): void {
     this.check();
     // Copy the record (not the body, which must not change), as the memory store does.
     const copy = { ...message, headers: [...message.headers] };
     put(this.open_.ops, message.seq, { kind: 'add', message: copy, mayExist: false });
+    this.openBytes += message.body.length;
     this.schedule();
   }
 
   remove(seq: number): void {
     this.check();
+    const prev = this.open_.ops.get(seq);
+    if (prev?.kind === 'add') this.openBytes -= prev.message.body.length;
     put(this.open_.ops, seq, { kind: 'remove' });
     this.schedule();
   }
@@ -496,6 +523,7 @@ export class SqliteStore implements Store {
     const batch = this.open_;
     this.open_ = newBatch();
     if (batch.ops.size === 0) {
+      this.openBytes = 0;
       // Everything coalesced away: nothing to write. The callbacks still wait for those of
       // the batch that has just committed, which run after this returns (order: R-03).
       queueMicrotask(() => callAll(batch.callbacks));
@@ -534,6 +562,8 @@ export class SqliteStore implements Store {
     }
     const id = this.nextId++;
     this.inFlight = { ...batch, id, writes: batch.ops.size };
+    this.inFlightBytes = this.openBytes;
+    this.openBytes = 0;
     this.post({ type: 'batch', id, adds, bodies: bodies.buffer, removes, deliveries, maxSeq }, [
       bodies.buffer,
     ]);
@@ -558,6 +588,7 @@ export class SqliteStore implements Store {
         const batch = this.inFlight;
         if (batch === undefined || batch.id !== m.id) return;
         this.inFlight = undefined;
+        this.inFlightBytes = 0;
         let error: Error | undefined;
         if (m.type === 'committed') {
           this.counters.batches++;

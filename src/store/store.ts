@@ -43,6 +43,11 @@ export interface Store {
   sync(done: (err?: Error) => void): void;
   /** Up to `limit` stored messages of `queue` with seq > afterSeq, in seq order (committed writes only). */
   load(queue: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+  /**
+   * Bytes of message bodies accepted by add() and not yet durable, if the store knows. The
+   * broker pauses producers while it exceeds maxStorePendingBytes.
+   */
+  readonly pendingBytes?: number;
   /** Commits what is pending and releases every handle. */
   close(): Promise<void>;
 }

@@ -118,6 +118,43 @@ describe('R-04 a RECEIPT for a persistent SEND means the message is stored', () 
   });
 });
 
+describe('a disk slower than the producers', () => {
+  test('producers are paused while the store has more than maxStorePendingBytes to write', async () => {
+    class SlowDisk extends GatedStore {
+      pending = 0;
+      get pendingBytes(): number {
+        return this.pending;
+      }
+      override add(m: Parameters<MemoryStore['add']>[0]): void {
+        super.add(m);
+        this.pending += m.body.length;
+      }
+      override release(): void {
+        this.pending = 0;
+        super.release();
+      }
+    }
+    const store = new SlowDisk();
+    await withBroker({ store, maxStorePendingBytes: 1000 }, async (port, b) => {
+      const c = await RawClient.connect(port, '1.2');
+      store.gate = true;
+      const body = 'x'.repeat(500);
+      let frames = '';
+      for (let i = 0; i < 10; i++)
+        frames += `SEND\ndestination:/queue/slow\nreceipt:r${i}\n\n${body}\0`;
+      c.write(frames);
+      await new Promise((r) => setTimeout(r, 200));
+      // 500 + 500 + 500 bytes pass the 1000-byte mark at the third SEND: reading stops there.
+      assert.equal(b.queueDepth('/queue/slow'), 3);
+      store.release();
+      for (let i = 0; i < 10; i++)
+        assert.equal((await c.expect('RECEIPT')).header('receipt-id'), `r${i}`);
+      assert.equal(b.queueDepth('/queue/slow'), 10);
+      c.destroy();
+    });
+  });
+});
+
 describe('restart: queues come back from the store', () => {
   test('queued messages return in order; delivered-unacked first, marked redelivered; acked ones never', async () => {
     const store: Store = new MemoryStore();
