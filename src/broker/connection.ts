@@ -31,6 +31,9 @@ export function errorFrame(e: StompError, extra: readonly string[], version: Sto
   return encodeFrame(new Frame('ERROR', headers, Buffer.from(e.message + '\n')), version);
 }
 
+/** Bytes read from one connection before it lets the others have a turn (see onData). */
+const READ_BUDGET = 256 * 1024;
+
 export type TransactionOp =
   { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; delivery: Delivery };
 
@@ -69,6 +72,8 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private phase = Phase.New;
   private pauses = 0;
   private blockedByQueue = false;
+  private readSinceYield = 0;
+  private yielding = false;
   private waitingForStore = false;
   /** Queues this connection is waiting on (it sent to them while they were full). */
   private readonly blockers: Queue[] = [];
@@ -150,8 +155,24 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
       this.parser.push(chunk);
     } catch (err) {
       this.fail(err, this.currentFrame);
+      return;
+    }
+    // Fairness: a fast producer could otherwise keep the event loop reading its socket
+    // (libuv reads many 64 KiB chunks per event) while every other connection waits. After
+    // READ_BUDGET bytes it yields one turn.
+    this.readSinceYield += chunk.length;
+    if (this.readSinceYield >= READ_BUDGET && !this.yielding) {
+      this.yielding = true;
+      this.pause();
+      setImmediate(this.endYield);
     }
   }
+
+  private readonly endYield = (): void => {
+    this.yielding = false;
+    this.readSinceYield = 0;
+    this.resume();
+  };
 
   onHeartbeat(): void {
     // Any data counts as liveness (HB-04); lastRead was set when the chunk arrived.
