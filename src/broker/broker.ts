@@ -351,7 +351,7 @@ export class Broker {
     if (message.stored) {
       message.stored = false;
       this.store!.remove(message.seq);
-      if (c !== undefined) c.storeDirty = true;
+      if (c !== undefined) c.wroteToStore();
     }
   }
 
@@ -378,7 +378,7 @@ export class Broker {
           deliveries: 0,
         });
         message.stored = true;
-        sender.storeDirty = true;
+        sender.wroteToStore();
         // A disk slower than the producers: stop reading from them until it catches up.
         const pending = this.store.pendingBytes;
         if (pending !== undefined && pending > this.options.maxStorePendingBytes) {

@@ -35,7 +35,8 @@ export function errorFrame(e: StompError, extra: readonly string[], version: Sto
 const READ_BUDGET = 256 * 1024;
 
 export type TransactionOp =
-  { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; delivery: Delivery };
+  | { kind: 'send'; destination: string; frame: Frame }
+  | { kind: 'ack' | 'nack'; delivery: Delivery };
 
 const enum Phase {
   /** Waiting for CONNECT. */
@@ -88,8 +89,13 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private wroteSinceBeat = false;
   private lastRead = 0;
   private beatInLimit = 0;
-  /** The frame being handled wrote to the store: its RECEIPT waits for the commit. */
-  storeDirty = false;
+  /**
+   * Store writes made by this connection's frames, and how many of them a completed sync
+   * covers. While some are not covered, a RECEIPT waits for the commit (R-04): a receipt
+   * also acknowledges every earlier frame (R-02), receipted or not.
+   */
+  private storeWrites = 0;
+  private storeWritesSynced = 0;
   /** RECEIPTs held until the store commits; later ones queue behind them. */
   private receiptsWaiting = 0;
   private endAfterReceipts = false;
@@ -206,11 +212,17 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
 
   private finishFrame(frame: Frame): void {
     this.currentFrame = undefined;
+    // The frame ended the session (ERROR, slow consumer): its RECEIPT would follow the ERROR.
+    if (this.phase >= Phase.Closing) return;
     if (!SELF_RECEIPTING.has(frame.command)) {
       const receipt = frame.header('receipt');
       if (receipt !== undefined) this.receipt(receipt, frame);
     }
-    this.storeDirty = false;
+  }
+
+  /** One of this connection's frames wrote to the store. */
+  wroteToStore(): void {
+    this.storeWrites++;
   }
 
   /**
@@ -220,7 +232,8 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
    */
   receipt(receipt: string, frame: Frame): void {
     const store = this.broker.store;
-    if (store === undefined || (!this.storeDirty && this.receiptsWaiting === 0)) {
+    const writes = this.storeWrites;
+    if (store === undefined || (writes === this.storeWritesSynced && this.receiptsWaiting === 0)) {
       this.sendReceipt(receipt);
       return;
     }
@@ -230,9 +243,12 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
       if (this.phase === Phase.Closed) return;
       if (err !== undefined) {
         this.broker.options.logger.error({ session: this.id, err }, 'store commit failed');
-        this.fail(new StompError('STORE_FAILED', err.message), frame);
+        if (this.phase >= Phase.Closing)
+          this.endStream(); // after DISCONNECT: just close
+        else this.fail(new StompError('STORE_FAILED', err.message), frame);
         return;
       }
+      if (writes > this.storeWritesSynced) this.storeWritesSynced = writes;
       this.sendReceipt(receipt);
       if (this.receiptsWaiting === 0 && this.endAfterReceipts) this.endStream();
     });
@@ -354,8 +370,8 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     if (this.phase >= Phase.Closing) return;
     this.closeReason = 'DISCONNECT';
     this.closeSession();
-    if (receipt === undefined) return this.endStream();
-    this.receipt(receipt, frame);
+    if (receipt !== undefined) this.receipt(receipt, frame);
+    // RECEIPTs still waiting on the store go out before the connection closes.
     if (this.receiptsWaiting > 0) this.endAfterReceipts = true;
     else this.endStream();
   }

@@ -116,7 +116,7 @@ export class Queue extends BaseDestination {
     }
     this.messages.push(message);
     this.bytes += message.size;
-    this.lastSeqInMemory = message.seq;
+    if (message.seq > this.lastSeqInMemory) this.lastSeqInMemory = message.seq;
     this.dispatch();
   }
 

@@ -69,7 +69,10 @@ function onConnect(c: Connection, f: Frame): void | Promise<void> {
     cy = Number(m[2]);
   }
   // A login proved by the transport (a client certificate's CN) wins over the header.
-  const login = c.certificateLogin ?? f.header('login');
+  // F-10: a 1.0 CONNECT is read before its version is known; 1.0-era clients wrote
+  // "login: name", so its values are trimmed here, as 1.0 frames are in the parser.
+  const trim = (v: string | undefined): string | undefined => (version === '1.0' ? v?.trim() : v);
+  const login = c.certificateLogin ?? trim(f.header('login'));
   const accept = (): void => {
     if (c.closing) return; // gone (or timed out) while an async hook was deciding
     const o = c.broker.options;
@@ -91,7 +94,7 @@ function onConnect(c: Connection, f: Frame): void | Promise<void> {
   const fail = (): never => {
     throw new StompError('AUTH_FAILED', login === undefined ? 'no login given' : `login ${login}`);
   };
-  const r = hook(login, f.header('passcode'), c);
+  const r = hook(login, trim(f.header('passcode')), c);
   if (r === true) return accept();
   if (r === false) return fail();
   c.markConnecting();
@@ -104,10 +107,10 @@ function onSend(c: Connection, f: Frame): void | Promise<void> {
   const ops = tx === undefined ? undefined : c.transactions.get(tx);
   if (tx !== undefined && ops === undefined) throw new StompError('UNKNOWN_TRANSACTION', tx);
   return authorized(c, 'write', destination, () => {
-    const message = c.broker.createMessage(destination, f);
-    // SD-02: a transactional SEND takes effect at COMMIT.
-    if (ops !== undefined) ops.push({ kind: 'send', message });
-    else c.broker.route(c, message);
+    // SD-02: a transactional SEND takes effect at COMMIT. Its message is made then, so that
+    // its place in the queue (seq) is where it is routed.
+    if (ops !== undefined) ops.push({ kind: 'send', destination, frame: f });
+    else c.broker.route(c, c.broker.createMessage(destination, f));
   });
 }
 
@@ -210,7 +213,7 @@ function takeTransaction(c: Connection, f: Frame) {
 function onCommit(c: Connection, f: Frame): void {
   // T-02: everything in the transaction takes effect now, in the order it was sent.
   for (const op of takeTransaction(c, f)) {
-    if (op.kind === 'send') c.broker.route(c, op.message);
+    if (op.kind === 'send') c.broker.route(c, c.broker.createMessage(op.destination, op.frame));
     else if (c.deliveries.get(op.delivery.ackId) === op.delivery) {
       if (op.kind === 'ack') c.broker.ack(c, op.delivery);
       else c.broker.nack(c, op.delivery);

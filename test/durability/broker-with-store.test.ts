@@ -118,6 +118,58 @@ describe('R-04 a RECEIPT for a persistent SEND means the message is stored', () 
   });
 });
 
+describe('review regressions', () => {
+  test('R-02 a RECEIPT waits for earlier unreceipted persistent SENDs too (DISCONNECT receipt)', async () => {
+    const store = new GatedStore();
+    await withBroker({ store }, async (port) => {
+      const c = await RawClient.connect(port, '1.2');
+      store.gate = true;
+      c.write('SEND\ndestination:/queue/rr\n\nno receipt\0DISCONNECT\nreceipt:bye\n\n\0');
+      assert.equal(await c.quiet(150), true, 'no RECEIPT while the SEND is not on disk');
+      store.release();
+      assert.equal((await c.expect('RECEIPT')).header('receipt-id'), 'bye');
+      await c.waitClosed();
+    });
+  });
+
+  test('R-01 a waiting RECEIPT still arrives when DISCONNECT asks for none', async () => {
+    const store = new GatedStore();
+    await withBroker({ store }, async (port) => {
+      const c = await RawClient.connect(port, '1.2');
+      store.gate = true;
+      c.write('SEND\ndestination:/queue/rd\nreceipt:r1\n\nx\0DISCONNECT\n\n\0');
+      await new Promise((r) => setTimeout(r, 100));
+      store.release();
+      assert.equal((await c.expect('RECEIPT')).header('receipt-id'), 'r1');
+      await c.waitClosed();
+    });
+  });
+
+  test('T-02 a transactional SEND committed after later SENDs spilled to disk is delivered once, with the rest', async () => {
+    const store = new MemoryStore();
+    await withBroker({ store, maxQueueMessagesInMemory: 4 }, async (port) => {
+      const p = await RawClient.connect(port, '1.2');
+      let frames = 'BEGIN\ntransaction:t\n\n\0SEND\ndestination:/queue/tx\ntransaction:t\n\ntx1\0';
+      for (let i = 2; i <= 6; i++) frames += `SEND\ndestination:/queue/tx\n\nm${i}\0`;
+      frames += 'COMMIT\ntransaction:t\nreceipt:c\n\n\0';
+      p.write(frames);
+      await p.expect('RECEIPT');
+      const c = await RawClient.connect(port, '1.2');
+      c.write('SUBSCRIBE\nid:0\ndestination:/queue/tx\nack:client-individual\n\n\0');
+      const bodies = [];
+      for (let i = 0; i < 6; i++) {
+        const m = await c.expect('MESSAGE');
+        bodies.push(m.body.toString());
+        c.write(`ACK\nid:${m.header('ack')}\n\n\0`);
+      }
+      assert.deepEqual(bodies, ['m2', 'm3', 'm4', 'm5', 'm6', 'tx1']);
+      assert.equal(await c.quiet(150), true, 'nothing twice');
+      p.destroy();
+      c.destroy();
+    });
+  });
+});
+
 describe('a disk slower than the producers', () => {
   test('producers are paused while the store has more than maxStorePendingBytes to write', async () => {
     class SlowDisk extends GatedStore {
@@ -270,5 +322,26 @@ describe('bounded memory: a queue pages messages in from the store', () => {
       c.destroy();
       p.destroy();
     });
+  });
+});
+
+describe('F-10 a 1.0 CONNECT is trimmed like other 1.0 frames', () => {
+  test('"login: bob" reaches the hook as bob', async () => {
+    const seen: Array<string | undefined> = [];
+    await withBroker(
+      {
+        authenticate: (login, passcode) => {
+          seen.push(login, passcode);
+          return true;
+        },
+      },
+      async (port) => {
+        const c = await RawClient.open(port);
+        c.write('CONNECT\nlogin: bob\npasscode: secret \n\n\0');
+        await c.expect('CONNECTED');
+        assert.deepEqual(seen, ['bob', 'secret']);
+        c.destroy();
+      },
+    );
   });
 });

@@ -1,0 +1,139 @@
+/**
+ * coilmq and RabbitMQ's STOMP plugin, side by side, on this machine, in one run:
+ *
+ *   npm run bench:compare            # 2 rounds, A B A B
+ *   BENCH_ROUNDS=3 npm run bench:compare
+ *
+ * Installs rabbitmq-server from Debian's packages if it is missing, starts a private
+ * instance on loopback (bench/rabbitmq.ts), runs the same load generator (bench/broker.ts)
+ * against RabbitMQ and against a fresh coilmq in turn, stops what it started, and prints each
+ * figure for both with the ratio. Every case is bounded in count and time.
+ */
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startRabbitMq, type RabbitMq } from './rabbitmq.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Cases both brokers run (the in-process and restart cases need coilmq itself). */
+const CASES = [
+  'transient-queue-1to1',
+  'persistent-receipt-1p/w1',
+  'persistent-receipt-1p/w100',
+  'persistent-receipt-10p/w100',
+  'persistent-receipt-1p/w100/no-consumer',
+  'persistent-receipt-10p/w100/no-consumer',
+];
+
+interface Row {
+  case: string;
+  target: string;
+  msgsPerSec: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  peakRssMB?: number;
+  brokerCpu?: number;
+}
+
+function runBench(env: Record<string, string>): Promise<Row[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/broker.ts', ...CASES], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      process.stderr.write(d.replace(/^(?!#).*$/gm, '').replace(/\n{2,}/g, '\n'));
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`bench/broker.ts exited with ${code}`));
+      const rows: Row[] = [];
+      for (const line of out.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const r = JSON.parse(line) as Row & { bench?: string };
+        if (r.bench === 'broker' && CASES.includes(r.case)) rows.push(r);
+      }
+      resolve(rows);
+    });
+  });
+}
+
+function median(xs: number[]): number | undefined {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1]! + v[m]!) / 2;
+}
+
+const fmt = (x: number | undefined, digits = 0): string =>
+  x === undefined ? '-' : x.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+  let rabbit: RabbitMq | undefined;
+  const rows: Row[] = [];
+  try {
+    rabbit = await startRabbitMq();
+    console.error(
+      `# RabbitMQ ${rabbit.version} STOMP on 127.0.0.1:${rabbit.port} (pid ${rabbit.pid})`,
+    );
+    for (let r = 1; r <= rounds; r++) {
+      console.error(`# round ${r}/${rounds}: RabbitMQ`);
+      rows.push(
+        ...(
+          await runBench({
+            BENCH_TARGET: `127.0.0.1:${rabbit.port}`,
+            BENCH_TARGET_PID: String(rabbit.pid),
+          })
+        ).map((x) => ({ ...x, target: 'rabbitmq' })),
+      );
+      console.error(`# round ${r}/${rounds}: coilmq`);
+      rows.push(...(await runBench({})).map((x) => ({ ...x, target: 'coilmq' })));
+    }
+  } finally {
+    await rabbit?.stop();
+  }
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const lines = [
+    `Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; RabbitMQ ${rabbit?.version ?? '?'}; ${rounds} rounds (A B A B), medians.`,
+    '',
+    '| case | RabbitMQ msgs/s | coilmq msgs/s | ratio | RabbitMQ p99 ms | coilmq p99 ms | p99 ratio | RabbitMQ peak RSS MB | coilmq peak RSS MB |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const summary: object[] = [];
+  for (const name of CASES) {
+    const of = (target: string): Row[] =>
+      rows.filter((x) => x.case === name && x.target === target);
+    const [a, b] = [of('rabbitmq'), of('coilmq')];
+    const ra = median(a.map((x) => x.msgsPerSec));
+    const co = median(b.map((x) => x.msgsPerSec));
+    const pa = median(a.map((x) => x.p99Ms ?? NaN));
+    const pc = median(b.map((x) => x.p99Ms ?? NaN));
+    const ratio = ra && co ? co / ra : undefined;
+    const p99Ratio = pa && pc ? pc / pa : undefined;
+    summary.push({
+      case: name,
+      rabbitmq: ra,
+      coilmq: co,
+      ratio,
+      rabbitP99: pa,
+      coilmqP99: pc,
+      p99Ratio,
+    });
+    lines.push(
+      `| ${name} | ${fmt(ra)} | ${fmt(co)} | ${ratio === undefined ? '-' : ratio.toFixed(2) + '×'} | ${fmt(pa, 2)} | ${fmt(pc, 2)} | ${p99Ratio === undefined ? '-' : p99Ratio.toFixed(2)} | ${fmt(median(a.map((x) => x.peakRssMB ?? NaN)))} | ${fmt(median(b.map((x) => x.peakRssMB ?? NaN)))} |`,
+    );
+  }
+  for (const s of summary) console.log(JSON.stringify({ bench: 'compare', ...s }));
+  console.log('\n' + lines.join('\n'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
