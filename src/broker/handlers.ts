@@ -13,7 +13,7 @@ import {
   negotiateVersion,
   SUPPORTED_VERSIONS,
 } from '../protocol/version.js';
-import type { Connection } from './connection.js';
+import type { Connection, TransactionOp } from './connection.js';
 import type { Action } from './options.js';
 import type { AckMode } from './subscription.js';
 
@@ -106,12 +106,21 @@ function onSend(c: Connection, f: Frame): void | Promise<void> {
   const tx = f.header('transaction');
   const ops = tx === undefined ? undefined : c.transactions.get(tx);
   if (tx !== undefined && ops === undefined) throw new StompError('UNKNOWN_TRANSACTION', tx);
-  return authorized(c, 'write', destination, () => {
-    // SD-02: a transactional SEND takes effect at COMMIT. Its message is made then, so that
-    // its place in the queue (seq) is where it is routed.
-    if (ops !== undefined) ops.push({ kind: 'send', destination, frame: f });
-    else c.broker.route(c, c.broker.createMessage(destination, f));
-  });
+  // No hook (the common case): no closure on this per-message path.
+  if (c.broker.options.authorize === undefined) return send(c, f, destination, ops);
+  return authorized(c, 'write', destination, () => send(c, f, destination, ops));
+}
+
+function send(
+  c: Connection,
+  f: Frame,
+  destination: string,
+  ops: TransactionOp[] | undefined,
+): void {
+  // SD-02: a transactional SEND takes effect at COMMIT. Its message is made then, so that
+  // its place in the queue (seq) is where it is routed.
+  if (ops !== undefined) ops.push({ kind: 'send', destination, frame: f });
+  else c.broker.route(c, c.broker.createMessage(destination, f));
 }
 
 const ACK_MODES: ReadonlySet<string> = new Set(['auto', 'client', 'client-individual']);
