@@ -49,7 +49,10 @@ export interface PhaseFigures {
   mbPerSec: number;
   p50Ms?: number;
   p99Ms?: number;
+  p999Ms?: number;
   maxMs?: number;
+  /** Messages the producers sent per second (where not the same as those counted). */
+  sentPerSec?: number;
   /** Messages the consumer received per second, where there is one beside the producers. */
   consumedPerSec?: number;
   /** Longest time the consumer went without a message, in ms. */
@@ -241,6 +244,38 @@ export class RawClient {
         error = err;
         if (!settled) {
           clearTimeout(timer);
+          settled = true;
+          reject(err);
+        }
+      });
+      socket.on('close', () => {
+        c.closed = true;
+        if (settled) c.onClose(error);
+      });
+    });
+  }
+
+  /**
+   * Connects without CONNECT (the byte relay of bench/broker.ts speaks no STOMP): resolves
+   * once the TCP connection is up.
+   */
+  static connectRaw(target: Target): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: target.host, port: target.port });
+      socket.setNoDelay(true);
+      const c = new RawClient(socket);
+      c.server = 'relay';
+      socket.on('data', (chunk: Buffer) => c.scan(chunk));
+      socket.on('drain', () => c.onDrain());
+      let error: Error | undefined;
+      let settled = false;
+      socket.on('connect', () => {
+        settled = true;
+        resolve(c);
+      });
+      socket.on('error', (err) => {
+        error = err;
+        if (!settled) {
           settled = true;
           reject(err);
         }
@@ -827,6 +862,251 @@ export async function transientAlongside(
   }
 }
 
+// --- many producers -> many consumers (queue or topic), fixed rate, raw relay ----------------
+
+export interface FlowParams {
+  producers: number;
+  consumers: number;
+  /** Queue: each message goes to one consumer; topic: to every subscriber. */
+  kind: 'queue' | 'topic';
+  ack: 'auto' | 'client-individual';
+  size: number;
+  /** Most messages sent and not yet received (by every subscriber, for a topic). */
+  window: number;
+  /** Messages per second, spread evenly; undefined: as fast as the window lets. */
+  rate?: number;
+  /**
+   * No STOMP handshake: the target is a byte relay (bench/broker.ts) that forwards the
+   * second connection's bytes to the first; the SEND frames themselves are counted.
+   */
+  relay?: boolean;
+  limits: Limits;
+}
+
+const CH_S = 0x53; // SEND, as the relay forwards it
+
+/**
+ * Producers and consumers on one destination, transient (persistent:false where the broker
+ * needs it), bodies tagged with the send time in microseconds (the intended send time at a
+ * fixed rate, so a late send counts against the latency). Counted at the consumers.
+ */
+class Flow {
+  sent = 0;
+  received = 0;
+  stopping = false;
+  measuring = false;
+  readonly hist = createHistogram();
+  maxGap = 0;
+  private lastArrival = 0;
+  private readonly producers: { client: RawClient; blocked: boolean }[] = [];
+  private readonly consumers: RawClient[] = [];
+  private next = 0;
+  private builder: SendBuilder | undefined;
+  private rateTimer: ReturnType<typeof setInterval> | undefined;
+  private rateStart = 0;
+  private readonly fanout: number;
+  private readonly destination: string;
+  private readonly batchMax: number;
+
+  constructor(
+    private readonly target: Target,
+    private readonly p: FlowParams,
+    private readonly watch: Watch,
+  ) {
+    this.fanout = p.kind === 'topic' ? p.consumers : 1;
+    const label = `${p.kind}-${p.producers}to${p.consumers}`;
+    this.destination =
+      p.kind === 'topic' ? freshQueue(label).replace('/queue/', '/topic/') : freshQueue(label);
+    // About 1 MiB a write at most, and at most 500 frames.
+    this.batchMax = Math.max(1, Math.min(500, Math.floor((1 << 20) / p.size)));
+  }
+
+  private connect(what: string): Promise<RawClient> {
+    const c = this.p.relay ? RawClient.connectRaw(this.target) : RawClient.connect(this.target);
+    return c.then((client) => this.watch.guard(client, what));
+  }
+
+  async start(): Promise<void> {
+    const prefetch = Math.max(1, Math.ceil(this.p.window / this.p.consumers));
+    for (let i = 0; i < this.p.consumers; i++) {
+      const c = await this.connect(`consumer ${i}`);
+      let acks: string[] = [];
+      c.onFrame = (head) => {
+        const kind = head[0];
+        if (kind === CH_M || (this.p.relay && kind === CH_S)) {
+          this.received++;
+          if (this.p.ack !== 'auto') {
+            const id = headerOf(head, ACK_HEADER);
+            if (id === undefined) this.watch.fail(new Error('MESSAGE without an ack header'));
+            else acks.push(`ACK\nid:${id}\n\n\0`);
+          }
+          if (this.measuring) {
+            const now = performance.now();
+            const sentAt = bodyNumber(head) / 1000; // microseconds in the body
+            if (sentAt > 0) this.hist.record(Math.max(1, Math.round((now - sentAt) * 1e6)));
+            if (this.lastArrival > 0 && now - this.lastArrival > this.maxGap) {
+              this.maxGap = now - this.lastArrival;
+            }
+            this.lastArrival = now;
+          }
+        } else if (kind === CH_E) this.watch.fail(errorFrame(head));
+      };
+      c.onChunkEnd = () => {
+        if (acks.length > 0) {
+          c.write(acks.join(''));
+          acks = [];
+        }
+        if (this.p.rate === undefined) this.topUp();
+      };
+      if (!this.p.relay) {
+        await c.subscribe(
+          this.destination,
+          `s${i}`,
+          this.p.ack,
+          this.p.ack === 'auto' ? undefined : prefetch,
+        );
+      }
+      this.consumers.push(c);
+    }
+    for (let i = 0; i < this.p.producers; i++) {
+      const client = await this.connect(`producer ${i}`);
+      const pr = { client, blocked: false };
+      client.onFrame = (head) => {
+        if (head[0] === CH_E) this.watch.fail(errorFrame(head));
+      };
+      client.onDrain = () => {
+        pr.blocked = false;
+        if (this.p.rate === undefined) this.topUp();
+      };
+      this.producers.push(pr);
+    }
+    const server = this.producers[0]!.client.server;
+    this.builder = new SendBuilder(
+      this.destination,
+      this.p.size,
+      this.p.relay ? undefined : transientFlag(server),
+    );
+    if (this.p.rate === undefined) this.topUp();
+    else {
+      this.rateStart = performance.now();
+      this.rateTimer = setInterval(() => this.paced(), 1);
+    }
+  }
+
+  private inFlight(): number {
+    return this.sent - Math.floor(this.received / this.fanout);
+  }
+
+  private write(n: number, tag: (i: number) => number): boolean {
+    const pr = this.producers[this.next]!;
+    this.next = (this.next + 1) % this.producers.length;
+    const buf = this.builder!.build(n, () => -1, tag);
+    this.sent += n;
+    if (!pr.client.write(buf)) pr.blocked = true;
+    return !pr.blocked;
+  }
+
+  /** As fast as the window lets: round robin over the producers that can take more. */
+  private topUp(): void {
+    if (this.stopping || this.builder === undefined) return;
+    for (let tries = 0; tries < this.producers.length;) {
+      const n = Math.min(
+        this.p.window - this.inFlight(),
+        this.p.limits.maxMessages - this.sent,
+        this.batchMax,
+      );
+      if (n <= 0) return;
+      // Small batches keep the flow smooth; a batch per top-up keeps writes few.
+      if (n < Math.min(64, this.p.window >> 2, this.batchMax) && this.inFlight() > 0) return;
+      if (this.producers[this.next]!.blocked) {
+        this.next = (this.next + 1) % this.producers.length;
+        tries++;
+        continue;
+      }
+      const stamp = Math.round(performance.now() * 1000);
+      this.write(n, () => stamp);
+      tries = 0;
+    }
+  }
+
+  /** At a fixed rate: every message due by now, each tagged with when it was due. */
+  private paced(): void {
+    if (this.stopping || this.builder === undefined) return;
+    const rate = this.p.rate!;
+    const due = Math.min(
+      Math.floor(((performance.now() - this.rateStart) / 1000) * rate),
+      this.p.limits.maxMessages,
+    );
+    const n = Math.min(due - this.sent, this.p.window - this.inFlight());
+    if (n <= 0) return;
+    const first = this.sent;
+    const t0 = this.rateStart * 1000;
+    this.write(n, (i) => Math.round(t0 + ((first + i + 1) * 1e6) / rate));
+  }
+
+  get exhausted(): boolean {
+    return this.sent >= this.p.limits.maxMessages && this.received >= this.sent * this.fanout;
+  }
+
+  readonly progress = (): number => this.received;
+
+  async measure(phase: string, hooks: Hooks): Promise<PhaseFigures> {
+    this.hist.reset();
+    this.maxGap = 0;
+    this.lastArrival = performance.now();
+    const received0 = this.received;
+    const sent0 = this.sent;
+    this.measuring = true;
+    hooks.begin(phase);
+    const cpu0 = cpuNow();
+    const t0 = performance.now();
+    await this.watch.until(this.p.limits.measureMs, () => this.exhausted, this.progress);
+    const now = performance.now();
+    const seconds = (now - t0) / 1000;
+    const cpu = cpuNow() - cpu0;
+    hooks.end(phase);
+    this.measuring = false;
+    const n = this.received - received0;
+    const figures: PhaseFigures = {
+      messages: n,
+      seconds: round(seconds, 3),
+      msgsPerSec: Math.round(n / seconds),
+      mbPerSec: round((n * this.p.size) / seconds / 1e6, 2),
+      p50Ms: msOf(this.hist, 50),
+      p99Ms: msOf(this.hist, 99),
+      p999Ms: msOf(this.hist, 99.9),
+      maxMs: round(this.hist.max / 1e6, 2),
+      maxGapMs: round(Math.max(this.maxGap, now - this.lastArrival), 2),
+      sentPerSec: Math.round((this.sent - sent0) / seconds),
+      genCpu: round(cpu / seconds, 2),
+    };
+    if (this.p.rate !== undefined && this.inFlight() >= this.p.window) {
+      figures.notes = `window of ${this.p.window} full: the rate was not kept`;
+    }
+    return figures;
+  }
+
+  stop(): void {
+    this.stopping = true;
+    if (this.rateTimer !== undefined) clearInterval(this.rateTimer);
+    for (const pr of this.producers) pr.client.close();
+    for (const c of this.consumers) c.close();
+  }
+}
+
+/** Runs a Flow: warm-up, then one measured window (phase ""). */
+export async function flow(target: Target, hooks: Hooks, p: FlowParams): Promise<ScenarioResult> {
+  const watch = new Watch(p.limits.stallMs);
+  const f = new Flow(target, p, watch);
+  try {
+    await f.start();
+    await watch.until(p.limits.warmupMs, () => f.exhausted, f.progress);
+    return { '': await f.measure('', hooks) };
+  } finally {
+    f.stop();
+  }
+}
+
 // --- backlog: fill, (restart), drain ----------------------------------------------------------
 
 export interface BacklogFillParams {
@@ -1023,6 +1303,7 @@ export async function backlogDrain(
 export type ChildOrder =
   | { type: 'persistent'; target: Target; params: PersistentParams }
   | { type: 'transient'; target: Target; params: TransientParams }
+  | { type: 'flow'; target: Target; params: FlowParams }
   | {
       type: 'alongside';
       target: Target;
@@ -1041,6 +1322,8 @@ async function runOrder(order: ChildOrder, hooks: Hooks): Promise<ScenarioResult
       return persistentReceipt(order.target, hooks, order.params);
     case 'transient':
       return transientQueue(order.target, hooks, order.params);
+    case 'flow':
+      return flow(order.target, hooks, order.params);
     case 'alongside':
       return transientAlongside(order.target, hooks, order.params);
   }

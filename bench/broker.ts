@@ -20,6 +20,21 @@
  *                              counted at the consumer; the producer keeps at most 1000
  *                              messages ahead of it (BENCH_TRANSIENT_WINDOW). Latency is from
  *                              the send to the consumer's read.
+ *   queue-4to4-client-individual
+ *                              4 producers -> 4 consumers on one queue, transient as above,
+ *                              client-individual acks (an ACK per message, prefetch
+ *                              window/4 each); counted at the consumers.
+ *   topic-1to10                1 producer -> 10 subscribers on one topic; deliveries counted
+ *                              across the subscribers (msgs/s is messages received).
+ *   latency-2000               1 -> 1 queue at a fixed 2,000 msg/s; latency from each
+ *                              message's intended send time (in its body) to its arrival:
+ *                              p50, p99, p999, max.
+ *   queue-1to1-64k             1 -> 1 queue, 64 KiB bodies, 64 in flight.
+ *   relay-1to1                 the physical limit: the 1 -> 1 flow (256 B, 1000 in flight)
+ *                              through a minimal Node TCP relay (a process of its own that
+ *                              pipes the producer's bytes to the consumer), then the same
+ *                              flow through coilmq (relay-1to1/coilmq, with its fraction of
+ *                              the relay's rate). coilmq only.
  *   backlog-fill-drain         N x 1 KiB persistent messages into a queue with no consumer
  *                              (a receipt on every 1000th), the broker stopped (SIGTERM) and
  *                              started again on the same data, then drained by one consumer
@@ -74,12 +89,14 @@ import { SqliteStore, type SqliteStoreStats } from '../src/store/sqlite.js';
 import {
   backlogDrain,
   backlogFill,
+  flow,
   freshQueue,
   persistentReceipt,
   purgeQueue,
   transientQueue,
   type ChildOrder,
   type ChildReport,
+  type FlowParams,
   type Hooks,
   type Limits,
   type PersistentParams,
@@ -663,6 +680,107 @@ async function transientCase(env: Env, name: string): Promise<void> {
   });
 }
 
+function flowParams(config: Config, p: Omit<FlowParams, 'limits'>): FlowParams {
+  return { ...p, limits: config.limits };
+}
+
+async function flowCase(env: Env, name: string, p: Omit<FlowParams, 'limits'>): Promise<void> {
+  await againstBroker(env, name, async (target, meter) => {
+    const result = await flow(target, meter.hooks, flowParams(env.config, p));
+    rows(env, name, result, meter, {
+      producers: p.producers,
+      consumers: p.consumers,
+      kind: p.kind,
+      ack: p.ack,
+      size: p.size,
+      ...(p.rate === undefined ? {} : { rate: p.rate }),
+    });
+  });
+}
+
+/** The 1 -> 1 flow of relay-1to1 and of its coilmq counterpart: 256 B, 1000 in flight. */
+const RELAY_FLOW: Omit<FlowParams, 'limits'> = {
+  producers: 1,
+  consumers: 1,
+  kind: 'queue',
+  ack: 'auto',
+  size: 256,
+  window: 1000,
+};
+
+/**
+ * The physical limit: a minimal TCP relay (its own Node process, as the broker has), which
+ * forwards every byte of the second connection of a pair (the producer) to the first (the
+ * consumer). No parsing, no routing: what Node and loopback carry.
+ */
+const RELAY_SOURCE = `
+const net = require('node:net');
+let waiting = null;
+const server = net.createServer((s) => {
+  s.setNoDelay(true);
+  s.on('error', () => s.destroy());
+  if (waiting === null) {
+    waiting = s;
+    s.on('close', () => { if (waiting === s) waiting = null; });
+    return;
+  }
+  const consumer = waiting;
+  waiting = null;
+  s.pipe(consumer);
+  const end = () => { s.destroy(); consumer.destroy(); };
+  s.on('close', end);
+  consumer.on('close', end);
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+async function startRelay(): Promise<{ pid: number; port: number; stop(): void }> {
+  const child = spawn(process.execPath, ['-e', RELAY_SOURCE], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('relay: no port within 10 s')), 10_000);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(Number(line));
+    });
+  });
+  return { pid: child.pid!, port, stop: () => child.kill() };
+}
+
+/**
+ * relay-1to1: the 1 -> 1 flow through the relay, then the same flow through a fresh
+ * coilmq ("relay-1to1/coilmq"), with coilmq's rate as a fraction of the relay's.
+ */
+async function relayCase(env: Env, name: string): Promise<void> {
+  const relay = await startRelay();
+  const meter = withMachineCpu(new ProcMeter(relay.pid));
+  let relayRate: number;
+  try {
+    const result = await flow(
+      targetOf(env.config, relay.port),
+      meter.hooks,
+      flowParams(env.config, { ...RELAY_FLOW, relay: true }),
+    );
+    relayRate = result['']!.msgsPerSec;
+    rows(env, name, result, meter, { target: 'relay' });
+  } finally {
+    meter.stop();
+    relay.stop();
+  }
+  await againstBroker(env, `${name}/coilmq`, async (target, m) => {
+    const result = await flow(target, m.hooks, flowParams(env.config, RELAY_FLOW));
+    const rate = result['']!.msgsPerSec;
+    const fraction = round(rate / relayRate, 3);
+    rows(env, `${name}/coilmq`, result, m, {
+      fractionOfRelay: fraction,
+      notes: `${(fraction * 100).toFixed(1)}% of the relay's ${relayRate.toLocaleString('en-US')} msgs/s`,
+    });
+  });
+}
+
 async function backlogCase(env: Env, name: string): Promise<void> {
   const { config } = env;
   const n = config.backlog;
@@ -830,6 +948,56 @@ export const CASES: readonly CaseDef[] = [
     run: (e, n) => persistentCase(e, n, 10, 100, false),
   },
   { name: 'transient-queue-1to1', run: (e, n) => transientCase(e, n) },
+  {
+    name: 'queue-4to4-client-individual',
+    run: (e, n) =>
+      flowCase(e, n, {
+        producers: 4,
+        consumers: 4,
+        kind: 'queue',
+        ack: 'client-individual',
+        size: 256,
+        window: e.config.transientWindow,
+      }),
+  },
+  {
+    name: 'topic-1to10',
+    run: (e, n) =>
+      flowCase(e, n, {
+        producers: 1,
+        consumers: 10,
+        kind: 'topic',
+        ack: 'auto',
+        size: 256,
+        window: e.config.transientWindow,
+      }),
+  },
+  {
+    name: 'latency-2000',
+    run: (e, n) =>
+      flowCase(e, n, {
+        producers: 1,
+        consumers: 1,
+        kind: 'queue',
+        ack: 'auto',
+        size: 256,
+        window: 10_000,
+        rate: 2000,
+      }),
+  },
+  {
+    name: 'queue-1to1-64k',
+    run: (e, n) =>
+      flowCase(e, n, {
+        producers: 1,
+        consumers: 1,
+        kind: 'queue',
+        ack: 'auto',
+        size: 64 * 1024,
+        window: 64,
+      }),
+  },
+  { name: 'relay-1to1', coilmqOnly: true, run: (e, n) => relayCase(e, n) },
   { name: 'backlog-fill-drain', run: (e, n) => backlogCase(e, n) },
   {
     name: 'persistent-receipt-1p/w100/inproc',
@@ -915,6 +1083,7 @@ function table(results: readonly Row[]): string {
     const notes: string[] = [];
     if (typeof r.error === 'string') notes.push(`ERROR: ${r.error.split('\n')[0]}`);
     if (typeof r.rssCheck === 'string') notes.push(`RSS ${r.rssCheck}`);
+    if (r.p999Ms !== undefined) notes.push(`p999 ${r.p999Ms} ms, max ${r.maxMs} ms`);
     if (r.maxGapMs !== undefined) notes.push(`max gap ${r.maxGapMs} ms`);
     if (r.loopMaxMs !== undefined) notes.push(`loop max ${r.loopMaxMs} ms, ELU ${r.elu}`);
     if (r.commitsPerSec !== undefined) {

@@ -19,6 +19,10 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Cases both brokers run (the in-process and restart cases need coilmq itself). */
 const CASES = [
   'transient-queue-1to1',
+  'queue-4to4-client-individual',
+  'topic-1to10',
+  'latency-2000',
+  'queue-1to1-64k',
   'persistent-receipt-1p/w1',
   'persistent-receipt-1p/w100',
   'persistent-receipt-10p/w100',

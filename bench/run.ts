@@ -24,7 +24,18 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
  * benchmark without naming it ("backlog" runs broker/backlog-fill-drain).
  */
 const CASE_WORDS: Record<string, readonly string[]> = {
-  broker: ['persistent-receipt', 'transient-queue', 'backlog-fill-drain', 'inproc', 'alongside'],
+  broker: [
+    'persistent-receipt',
+    'transient-queue',
+    'backlog-fill-drain',
+    'inproc',
+    'alongside',
+    'queue-4to4-client-individual',
+    'topic-1to10',
+    'latency-2000',
+    'queue-1to1-64k',
+    'relay-1to1',
+  ],
 };
 
 const filters = process.argv.slice(2);
