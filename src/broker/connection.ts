@@ -1,5 +1,5 @@
 import { StompError } from '../errors.js';
-import { encodeFrame, HEARTBEAT } from '../protocol/encoder.js';
+import { encodeFrame, FRAME_END, HEARTBEAT } from '../protocol/encoder.js';
 import { Frame } from '../protocol/frame.js';
 import { FrameParser, type ParserHandler } from '../protocol/parser.js';
 import type { StompVersion } from '../protocol/version.js';
@@ -30,6 +30,9 @@ export function errorFrame(e: StompError, extra: readonly string[], version: Sto
   ];
   return encodeFrame(new Frame('ERROR', headers, Buffer.from(e.message + '\n')), version);
 }
+
+/** Bodies from this size on are written without copying them into the frame's buffer. */
+const LARGE_BODY = 16 * 1024;
 
 /** Bytes read from one connection before it lets the others have a turn (see onData). */
 const READ_BUDGET = 256 * 1024;
@@ -74,6 +77,8 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private pauses = 0;
   private blockedByQueue = false;
   private readSinceYield = 0;
+  /** WebSocket: each write is a message, so a frame must be written in one piece. */
+  private readonly wholeFrames: boolean;
   private yielding = false;
   private waitingForStore = false;
   /** Queues this connection is waiting on (it sent to them while they were full). */
@@ -106,6 +111,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     this.broker = broker;
     this.stream = stream;
     this.id = id;
+    this.wholeFrames = stream.transport === 'ws' || stream.transport === 'wss';
     const o = broker.options;
     this.parser = new FrameParser(this, {
       maxCommandLength: o.maxCommandLength,
@@ -521,7 +527,16 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
       this.deliveries.set(ackId, d);
     }
     if (n > 1) h.push('redelivered', 'true', 'x-delivery-count', String(n - 1));
-    this.write(message.shared.encode(this.version!, h));
+    const shared = message.shared;
+    if (shared.body.length < LARGE_BODY || this.wholeFrames) {
+      this.write(shared.encode(this.version!, h));
+    } else {
+      // A large body is written as it is, after its own head, rather than copied into one
+      // buffer per delivery: the corked socket still sends head, body and NUL together.
+      this.write(shared.encodeHead(this.version!, h));
+      this.write(shared.body);
+      this.write(FRAME_END);
+    }
   }
 
   /**

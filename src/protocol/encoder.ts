@@ -4,6 +4,9 @@ import { BODY_COMMANDS, isUnescapedCommand, type StompVersion } from './version.
 
 const LF = 0x0a;
 
+/** The NUL that ends every frame (F-01). */
+export const FRAME_END = Buffer.from([0]);
+
 /** A heart-beat: one EOL (HB-03). LF is valid in every version. */
 export const HEARTBEAT = Buffer.from('\n');
 
@@ -134,5 +137,22 @@ export class SharedMessage {
     const head = new Head('MESSAGE\n');
     head.lines(perDelivery, version, false);
     return assemble(head, this.common(version), this.body);
+  }
+
+  /**
+   * The frame up to and including the blank line, for a caller that writes the shared body
+   * and FRAME_END after it itself: a large body is then never copied per delivery.
+   */
+  encodeHead(version: StompVersion, perDelivery: readonly string[]): Buffer {
+    const head = new Head('MESSAGE\n');
+    head.lines(perDelivery, version, false);
+    const text = head.text;
+    const headLength = head.ascii ? text.length : Buffer.byteLength(text);
+    const common = this.common(version);
+    const out = Buffer.allocUnsafe(headLength + common.length + 1);
+    out.write(text, 0, headLength, head.ascii ? 'latin1' : 'utf8');
+    out.set(common, headLength);
+    out[headLength + common.length] = LF;
+    return out;
   }
 }

@@ -1,6 +1,6 @@
 export { Frame, EMPTY } from './frame.js';
 export { FrameParser, type ParserHandler, type ParserOptions } from './parser.js';
-export { encodeFrame, SharedMessage, HEARTBEAT } from './encoder.js';
+export { encodeFrame, SharedMessage, HEARTBEAT, FRAME_END } from './encoder.js';
 export { escapeHeader, decodeHeaderBytes } from './escape.js';
 export {
   SUPPORTED_VERSIONS,

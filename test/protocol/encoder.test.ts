@@ -9,6 +9,7 @@ import {
   encodeFrame,
   escapeHeader,
   Frame,
+  FRAME_END,
   HEARTBEAT,
   SharedMessage,
   type StompVersion,
@@ -259,4 +260,17 @@ describe('SharedMessage', () => {
       Buffer.from('MESSAGE\nsubscription:22\ndestination:/a\ncontent-length:1\n\nx\0'),
     );
   });
+});
+
+describe('SharedMessage.encodeHead (large bodies written without a copy)', () => {
+  for (const version of ['1.0', '1.1', '1.2'] as const) {
+    test(`${version}: head + body + FRAME_END is byte for byte what encode() makes`, () => {
+      const body = Buffer.alloc(20_000, 0x61);
+      body[100] = 0; // B-02: a NUL inside the body
+      const m = new SharedMessage(['destination', '/queue/a', 'k', 'v:1\n2'], body);
+      const per = ['subscription', 's', 'message-id', 'm-1', 'ack', '7'];
+      const parts = Buffer.concat([m.encodeHead(version, per), body, FRAME_END]);
+      assert.deepEqual(parts, m.encode(version, per));
+    });
+  }
 });
