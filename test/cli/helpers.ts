@@ -4,29 +4,32 @@
  * the caller's COILMQ_ variables, JSON log lines, and STOMP logins over real sockets.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Frame } from '../../src/protocol/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const BIN = path.join(ROOT, 'bin', 'coilmq.js');
+import {
+  BIN,
+  ROOT,
+  freePort,
+  within,
+  type Exit,
+  type LogEntry,
+} from '../helpers/coilmq-process.js';
 
-export interface LogEntry {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export {
+  BIN,
+  ROOT,
+  ensureBuilt,
+  freePort,
+  within,
+  type Exit,
+  type LogEntry,
+} from '../helpers/coilmq-process.js';
 
 export interface Cli {
   child: ChildProcess;
@@ -65,54 +68,6 @@ after(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    const t = e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs;
-    if (t > newest) newest = t;
-  }
-  return newest;
-}
-
-function distIsCurrent(): boolean {
-  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
-  if (!fs.existsSync(main)) return false;
-  return fs.statSync(main).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
-}
-
-/**
- * Builds dist/ (`npx tsc -p tsconfig.build.json`) when it is missing or older than src/.
- * Test files run side by side, so the build is guarded by a lock directory (the same one
- * test/helpers/coilmq-process.ts uses): one process builds, the others wait for it.
- */
-export async function ensureBuilt(): Promise<void> {
-  if (distIsCurrent()) return;
-  const lock = path.join(os.tmpdir(), `coilmq-build-${Buffer.from(ROOT).toString('hex')}.lock`);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const st = fs.statSync(lock, { throwIfNoEntry: false });
-    if (st !== undefined && Date.now() - st.mtimeMs > 120_000) {
-      fs.rmSync(lock, { recursive: true, force: true });
-    }
-    if (Date.now() > deadline) throw new Error(`build lock ${lock} held for too long`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  try {
-    if (!distIsCurrent()) {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    }
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
 /** A fresh temporary directory, removed after the test file. */
 export function tempDir(prefix = 'coilmq-cli-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -125,28 +80,6 @@ export function writeFile(dir: string, name: string, text: string): string {
   const p = path.join(dir, name);
   fs.writeFileSync(p, text);
   return p;
-}
-
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}
-
-/** A port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -49,15 +49,29 @@ export function killAll(): void {
   running.clear();
 }
 
-const DIST_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    const t = e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs;
+    if (t > newest) newest = t;
+  }
+  return newest;
+}
+
+function distIsCurrent(): boolean {
+  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
+  if (!fs.existsSync(main)) return false;
+  return fs.statSync(main).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
+}
 
 /**
- * Builds dist/ (`npx tsc -p tsconfig.build.json`) when dist/cli/main.js is missing, as
- * test/cli does (npm test runs on a built tree: CI builds first). Test files run side by
- * side, so the build is guarded by a lock directory: one process builds, the others wait.
+ * Builds dist/ (`npx tsc -p tsconfig.build.json`) when it is missing or older than src/.
+ * Test files run side by side, so the build is guarded by a lock directory (the same one
+ * test/helpers/coilmq-process.ts uses): one process builds, the others wait for it.
  */
 export async function ensureBuilt(): Promise<void> {
-  if (fs.existsSync(DIST_MAIN)) return;
+  if (distIsCurrent()) return;
   const lock = path.join(os.tmpdir(), `coilmq-build-${Buffer.from(ROOT).toString('hex')}.lock`);
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -67,7 +81,6 @@ export async function ensureBuilt(): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    // Another test file is building; a lock older than the deadline was left by a crash.
     const st = fs.statSync(lock, { throwIfNoEntry: false });
     if (st !== undefined && Date.now() - st.mtimeMs > 120_000) {
       fs.rmSync(lock, { recursive: true, force: true });
@@ -76,7 +89,7 @@ export async function ensureBuilt(): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   try {
-    if (!fs.existsSync(DIST_MAIN)) {
+    if (!distIsCurrent()) {
       execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
     }
   } finally {
