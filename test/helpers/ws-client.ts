@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type ClientOptions } from 'ws';
-import { Frame, FrameParser, type StompVersion } from '../../src/protocol/index.js';
+import type { StompVersion } from '../../src/protocol/index.js';
+import { FrameInbox } from './inbox.js';
 
 /** One WebSocket message as received. */
 export interface WsMessage {
@@ -14,43 +15,25 @@ export interface WsMessage {
  * broker sends with the project's own parser. Keeps every message as received too, so a
  * test can look at how frames were split into messages, and whether as text or binary.
  */
-export class WsClient {
+export class WsClient extends FrameInbox {
   readonly ws: WebSocket;
-  readonly parser: FrameParser;
-  readonly frames: Frame[] = [];
   readonly messages: WsMessage[] = [];
-  heartbeats = 0;
-  ended = false;
   closeCode: number | undefined;
   closeReason = '';
   readonly closed: Promise<void>;
-  private waiters: Array<() => void> = [];
 
   private constructor(ws: WebSocket) {
+    super();
     this.ws = ws;
-    this.parser = new FrameParser(
-      {
-        onFrame: (f) => {
-          this.frames.push(f);
-          this.wake();
-        },
-        onHeartbeat: () => {
-          this.heartbeats++;
-          this.wake();
-        },
-      },
-      { maxFrameSize: 64 * 1024 * 1024, maxHeaders: 10000, maxHeaderLineLength: 1024 * 1024 },
-    );
     ws.on('message', (data: Buffer, binary: boolean) => {
       this.messages.push({ data, binary });
       this.parser.push(data);
     });
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
-        this.ended = true;
         this.closeCode = code;
         this.closeReason = reason.toString();
-        this.wake();
+        this.markEnded();
         resolve();
       });
     });
@@ -99,52 +82,6 @@ export class WsClient {
   /** Sends one WebSocket message: text for a string, binary for a Buffer (unless told). */
   send(data: string | Buffer, binary = typeof data !== 'string'): void {
     this.ws.send(data, { binary });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  private wait(timeoutMs: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
-        timeoutMs,
-      );
-      this.waiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-  }
-
-  /** The next frame from the broker. Rejects on timeout or if the connection closes first. */
-  async next(timeoutMs = 5000): Promise<Frame> {
-    while (this.frames.length === 0) {
-      if (this.ended) throw new Error('connection closed while waiting for a frame');
-      await this.wait(timeoutMs, 'a frame');
-    }
-    return this.frames.shift()!;
-  }
-
-  /** The next frame, which must have the given command. */
-  async expect(command: string, timeoutMs = 5000): Promise<Frame> {
-    const f = await this.next(timeoutMs);
-    if (f.command !== command) {
-      throw new Error(
-        `expected ${command}, got ${f.command} ${JSON.stringify(f.entries())} ${f.body.toString()}`,
-      );
-    }
-    return f;
-  }
-
-  /** Resolves true if no frame arrives within `ms`. */
-  async quiet(ms: number): Promise<boolean> {
-    if (this.frames.length > 0) return false;
-    await new Promise((r) => setTimeout(r, ms));
-    return this.frames.length === 0;
   }
 
   /** Resolves once the WebSocket has closed (rejects after `timeoutMs`). */
