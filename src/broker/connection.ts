@@ -81,7 +81,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private readonly wholeFrames: boolean;
   private yielding = false;
   private waitingForStore = false;
-  /** Queues this connection is waiting on (it sent to them while they were full). */
+  /** Full queues this connection is waiting on (it sent to them while they were full). */
   private readonly blockers: Queue[] = [];
   corked = false;
 
@@ -304,8 +304,11 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     }
   }
 
-  unblock(): void {
-    if (this.blockedByQueue) {
+  /** `queue` has drained; reading resumes once no queue it waits on is full. */
+  unblock(queue: Queue): void {
+    const i = this.blockers.indexOf(queue);
+    if (i !== -1) this.blockers.splice(i, 1);
+    if (this.blockedByQueue && this.blockers.length === 0) {
       this.blockedByQueue = false;
       this.resume();
     }

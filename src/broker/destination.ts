@@ -136,7 +136,7 @@ export class Queue extends BaseDestination {
   unblockAll(): void {
     const conns = [...this.blocked];
     this.blocked.clear();
-    for (const c of conns) c.unblock();
+    for (const c of conns) c.unblock(this);
   }
 
   forget(connection: Connection): void {
