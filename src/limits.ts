@@ -43,8 +43,6 @@ export const DEFAULT_HEARTBEAT = {
   heartbeatMinInterval: 1000,
   /** Largest interval (ms); client requests above are lowered. 0 lets the client choose. */
   heartbeatMaxInterval: 60_000,
-  /** Interval (ms) the server offers to send at, and asks the client to send at. 0 = none. */
-  heartbeatInterval: 10_000,
   /** Silence tolerated from a client, as a multiple of the negotiated interval (HB-04). */
   heartbeatGrace: 1.5,
 } as const;

@@ -36,13 +36,11 @@ function readPem(loaded: LoadedConfig, key: string, file: string): Buffer {
 function brokerOptions(loaded: LoadedConfig): BrokerOptions {
   const c = loaded.config;
   const l = c.listeners;
-  // heartbeatInterval is accepted in the configuration, but the broker has no use for it yet.
-  const { heartbeatInterval: _reserved, ...limits } = c.limits;
   const o: BrokerOptions = {
     host: l.host,
     port: l.port,
     wsPath: l.wsPath,
-    ...limits,
+    ...c.limits,
     subscriberScheduler: c.schedulers.subscriberScheduler,
     queueScheduler: c.schedulers.queueScheduler,
     decodeConnectEscapes: c.auth.decodeConnectEscapes,

@@ -106,7 +106,6 @@ const LIMIT_MIN: Record<string, number> = {
   slowConsumerTimeout: 0,
   heartbeatMinInterval: 0,
   heartbeatMaxInterval: 0,
-  heartbeatInterval: 0,
 };
 
 const LIMIT_HELP: Record<string, string> = {
@@ -127,7 +126,6 @@ const LIMIT_HELP: Record<string, string> = {
   maxStorePendingBytes: 'message bytes waiting for the disk before producers are paused',
   heartbeatMinInterval: 'smallest heart-beat interval (ms)',
   heartbeatMaxInterval: 'largest heart-beat interval (ms; 0: no limit)',
-  heartbeatInterval: 'heart-beat interval the server offers (ms; reserved)',
   heartbeatGrace: 'silence tolerated, as a multiple of the heart-beat interval (>= 1)',
 };
 
