@@ -9,37 +9,28 @@ import fs, { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { makeTestPki } from '../helpers/certs.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { WsClient } from '../helpers/ws-client.js';
+import {
+  BIN,
+  ROOT,
+  freePort,
+  watch,
+  within,
+  type LogEntry,
+  type Watched,
+} from '../helpers/coilmq-process.js';
 import { ensureBuilt } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = path.join(ROOT, 'bin', 'coilmq.js');
 const PKG = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   version: string;
   bin: Record<string, string>;
   scripts: Record<string, string>;
 };
 
-interface LogEntry {
-  level: number;
-  msg: string;
-  name?: string;
-  [k: string]: unknown;
-}
-
-interface Cli {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** stdout lines that parsed as JSON (pino). */
-  logs: LogEntry[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitForLog(msg: string, ms?: number): Promise<LogEntry>;
-}
+type Cli = Watched;
 
 const children: ChildProcess[] = [];
 const sockets: Array<{ destroy(): void }> = [];
@@ -71,59 +62,7 @@ function cli(args: string[]): Cli {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
-  let out = '';
-  let err = '';
-  let partial = '';
-  const logs: LogEntry[] = [];
-  const waiters: Array<() => void> = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    partial += d;
-    let i: number;
-    while ((i = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, i);
-      partial = partial.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as LogEntry);
-      } catch {
-        // not a log line
-      }
-    }
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
-      resolve({ code, signal });
-      for (const w of waiters.splice(0)) w();
-    }),
-  );
-  let exitedNow = false;
-  void exited.then(() => (exitedNow = true));
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    logs,
-    exited,
-    async waitForLog(msg, ms = 5000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const found = logs.find((l) => l.msg === msg);
-        if (found) return found;
-        if (exitedNow) throw new Error(`exited before logging "${msg}": ${out}${err}`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no "${msg}" log line within ${ms} ms: ${out}${err}`);
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            r();
-          });
-        });
-      }
-    },
-  };
+  return watch(child);
 }
 
 /** Runs the command to completion. */
@@ -134,28 +73,6 @@ async function run(
   const c = cli(args);
   const { code } = await within(c.exited, ms, `coilmq ${args.join(' ')} to exit`);
   return { code, out: c.stdout(), err: c.stderr() };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}
-
-/** A port that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -16,9 +16,10 @@ import {
   BIN,
   ROOT,
   freePort,
+  watch,
   within,
-  type Exit,
   type LogEntry,
+  type Watched,
 } from '../helpers/coilmq-process.js';
 
 export {
@@ -31,18 +32,7 @@ export {
   type LogEntry,
 } from '../helpers/coilmq-process.js';
 
-export interface Cli {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** stdout lines that parsed as JSON (pino). */
-  logs: LogEntry[];
-  exited: Promise<Exit>;
-  /** The first log line with this message (and matching `match`, if given), waiting for it. */
-  waitForLog(msg: string, match?: (l: LogEntry) => boolean, ms?: number): Promise<LogEntry>;
-  /** Sends the signal (if still running) and waits for the exit. */
-  kill(signal: NodeJS.Signals, ms?: number): Promise<Exit>;
-}
+export type Cli = Watched;
 
 export interface SpawnOptions {
   /** Added to an environment from which every COILMQ_ variable was removed. */
@@ -97,70 +87,8 @@ export function spawnCli(args: string[], opts: SpawnOptions = {}): Cli {
   });
   children.add(child);
   if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
-  let out = '';
-  let err = '';
-  let partial = '';
-  const logs: LogEntry[] = [];
-  const waiters: Array<() => void> = [];
-  const wake = (): void => {
-    for (const w of waiters.splice(0)) w();
-  };
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    partial += d;
-    let i: number;
-    while ((i = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, i);
-      partial = partial.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as LogEntry);
-      } catch {
-        // not a log line
-      }
-    }
-    wake();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-    wake();
-  });
-  let exitedNow = false;
-  const exited = new Promise<Exit>((resolve) =>
-    child.on('exit', (code, signal) => {
-      exitedNow = true;
-      children.delete(child);
-      resolve({ code, signal });
-      wake();
-    }),
-  );
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    logs,
-    exited,
-    async waitForLog(msg, match = () => true, ms = 10_000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const found = logs.find((l) => l.msg === msg && match(l));
-        if (found) return found;
-        if (exitedNow) throw new Error(`coilmq exited before logging "${msg}": ${out}${err}`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no "${msg}" log line within ${ms} ms: ${out}${err}`);
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            r();
-          });
-        });
-      }
-    },
-    async kill(signal, ms = 15_000) {
-      if (!exitedNow) child.kill(signal);
-      return within(exited, ms, `coilmq to exit after ${signal}`);
-    },
-  };
+  child.on('exit', () => children.delete(child));
+  return watch(child);
 }
 
 /** Runs the command to completion. */

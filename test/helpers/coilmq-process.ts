@@ -24,18 +24,23 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-export interface CoilmqProcess {
+/** A running coilmq child process, its output collected as it comes. */
+export interface Watched {
   child: ChildProcess;
-  /** The TCP port it was told to listen on. */
-  port: number;
   stdout(): string;
   stderr(): string;
   /** stdout lines that parsed as JSON (pino). */
   logs: LogEntry[];
   exited: Promise<Exit>;
-  waitForLog(msg: string, ms?: number): Promise<LogEntry>;
+  /** The first log line with this message (and matching `match`, if given), waiting for it. */
+  waitForLog(msg: string, match?: (l: LogEntry) => boolean, ms?: number): Promise<LogEntry>;
   /** Sends the signal (if still running) and waits for the exit. */
   kill(signal: NodeJS.Signals, ms?: number): Promise<Exit>;
+}
+
+export interface CoilmqProcess extends Watched {
+  /** The TCP port it was told to listen on. */
+  port: number;
 }
 
 /** Every process started here, so that a test's cleanup can SIGKILL what is left. */
@@ -134,6 +139,12 @@ export function spawnCoilmq(args: string[], port = 0): CoilmqProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
+  child.on('exit', () => running.delete(child));
+  return { ...watch(child), port };
+}
+
+/** Collects a coilmq child's stdout, stderr and JSON log lines, and its exit. */
+export function watch(child: ChildProcess): Watched {
   let out = '';
   let err = '';
   let partial = '';
@@ -157,27 +168,28 @@ export function spawnCoilmq(args: string[], port = 0): CoilmqProcess {
     }
     wake();
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    wake();
+  });
   let exitedNow = false;
   const exited = new Promise<Exit>((resolve) =>
     child.on('exit', (code, signal) => {
       exitedNow = true;
-      running.delete(child);
       resolve({ code, signal });
       wake();
     }),
   );
   return {
     child,
-    port,
     stdout: () => out,
     stderr: () => err,
     logs,
     exited,
-    async waitForLog(msg, ms = 15_000) {
+    async waitForLog(msg, match = () => true, ms = 15_000) {
       const deadline = Date.now() + ms;
       for (;;) {
-        const found = logs.find((l) => l.msg === msg);
+        const found = logs.find((l) => l.msg === msg && match(l));
         if (found) return found;
         if (exitedNow) throw new Error(`coilmq exited before logging "${msg}": ${out}${err}`);
         const left = deadline - Date.now();
