@@ -4,34 +4,12 @@
  *
  *   node --import tsx bench/idle-connections.ts
  */
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-const port = 46000 + (process.pid % 1000);
-const p = spawn(
-  process.execPath,
-  [
-    new URL('../bin/coilmq.js', import.meta.url).pathname,
-    '-p',
-    String(port),
-    '--ws-port',
-    '0',
-    '--store',
-    'memory',
-    '--max-connections',
-    '5000',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-await new Promise<void>((r) => {
-  let o = '';
-  p.stdout!.on('data', (d) => {
-    o += d;
-    if (o.includes('coilmq started')) r();
-  });
-});
-const rss = () =>
-  Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'))![1]) / 1024;
+import { startCoilmqBinary } from './coilmq-binary.js';
+
+const broker = await startCoilmqBinary(['--max-connections', '5000']);
+const port = broker.port;
+const rss = (): number => broker.memoryMB('VmRSS');
 await new Promise((r) => setTimeout(r, 500));
 const before = rss();
 const socks: net.Socket[] = [];
@@ -49,4 +27,4 @@ console.log(
   `RSS before ${before.toFixed(1)} MB, with 2000 idle connections ${after.toFixed(1)} MB: ${(((after - before) * 1024) / 2000).toFixed(1)} KiB per connection`,
 );
 for (const s of socks) s.destroy();
-p.kill('SIGTERM');
+broker.stop();

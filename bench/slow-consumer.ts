@@ -5,32 +5,12 @@
  *
  *   node --import tsx bench/slow-consumer.ts
  */
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-const port = 47000 + (process.pid % 1000);
-const p = spawn(
-  process.execPath,
-  [
-    new URL('../bin/coilmq.js', import.meta.url).pathname,
-    '-p',
-    String(port),
-    '--ws-port',
-    '0',
-    '--store',
-    'memory',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-await new Promise<void>((r) => {
-  let o = '';
-  p.stdout!.on('data', (d) => {
-    o += d;
-    if (o.includes('coilmq started')) r();
-  });
-});
-const hwm = () =>
-  Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'))![1]) / 1024;
+import { startCoilmqBinary } from './coilmq-binary.js';
+
+const broker = await startCoilmqBinary([]);
+const port = broker.port;
+const hwm = (): number => broker.memoryMB('VmHWM');
 const N = 16384;
 const body = Buffer.alloc(65536, 0x61);
 const frame = Buffer.concat([
@@ -75,4 +55,4 @@ console.log(
 clearInterval(slow);
 cons.destroy();
 prod.destroy();
-p.kill('SIGTERM');
+broker.stop();
