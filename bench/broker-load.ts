@@ -887,8 +887,7 @@ const CH_S = 0x53; // SEND, as the relay forwards it
 
 /**
  * Producers and consumers on one destination, transient (persistent:false where the broker
- * needs it), bodies tagged with the send time in microseconds (the intended send time at a
- * fixed rate, so a late send counts against the latency). Counted at the consumers.
+ * needs it), bodies tagged with the send time in microseconds. Counted at the consumers.
  */
 class Flow {
   sent = 0;
@@ -1029,19 +1028,25 @@ class Flow {
     }
   }
 
-  /** At a fixed rate: every message due by now, each tagged with when it was due. */
+  /**
+   * At a fixed rate: every message due by now, tagged with the time it is written. Not with
+   * the time it was due: the 1 ms timer sends in steps, so a message can wait up to 1 ms in
+   * the load generator, which is the same for every broker and would hide the broker's own
+   * latency (at 2,000 msg/s both brokers measured about 1.5 ms p99 that way). Sends are
+   * never held back by the broker (a socket write only queues) except by the window, and a
+   * full window is reported (measure()), so this omits no stall.
+   */
   private paced(): void {
     if (this.stopping || this.builder === undefined) return;
-    const rate = this.p.rate!;
+    const now = performance.now();
     const due = Math.min(
-      Math.floor(((performance.now() - this.rateStart) / 1000) * rate),
+      Math.floor(((now - this.rateStart) / 1000) * this.p.rate!),
       this.p.limits.maxMessages,
     );
     const n = Math.min(due - this.sent, this.p.window - this.inFlight());
     if (n <= 0) return;
-    const first = this.sent;
-    const t0 = this.rateStart * 1000;
-    this.write(n, (i) => Math.round(t0 + ((first + i + 1) * 1e6) / rate));
+    const stamp = Math.round(now * 1000);
+    this.write(n, () => stamp);
   }
 
   get exhausted(): boolean {
