@@ -30,6 +30,17 @@
  *                              is due); latency from each message's write (the time is in
  *                              its body) to its arrival: p50, p99, p999, max.
  *   queue-1to1-64k             1 -> 1 queue, 64 KiB bodies, 64 in flight.
+ *   idle-connections-2000      2,000 idle connections (CONNECT with heart-beat:10000,10000,
+ *                              a newline every 5 s), opened 100 at a time: the broker's RSS
+ *                              per connection, (RSS with them open, once it settles - RSS
+ *                              before) / 2,000, as rssPerConnKiB (coilmq: PASS/FAIL against
+ *                              16 KiB); then .../queue-1to1: the transient-queue-1to1 flow
+ *                              while they stay open.
+ *   slow-consumer-1g           16,384 x 64 KiB (1 GiB) transient messages into a queue whose
+ *                              one consumer reads slowly (its socket paused 40 ms of every
+ *                              50 ms), the producer as fast as its socket takes them: the
+ *                              broker's peak RSS (peakBrokerRssMB; coilmq: PASS/FAIL
+ *                              against 256 MB), the time and rate. At most 180 s.
  *   relay-1to1                 the physical limit: the 1 -> 1 flow (256 B, 1000 in flight)
  *                              through a minimal Node TCP relay (a process of its own that
  *                              pipes the producer's bytes to the consumer), then the same
@@ -105,6 +116,7 @@ import {
   type Target,
   type TransientParams,
 } from './broker-load.js';
+import { checkOpenFiles, idleConnections, slowConsumer } from './broker-memory.js';
 import { summarizeProfiles } from './broker-profile.js';
 import { describeMachine, isMain, type Benchmark } from './harness.js';
 
@@ -205,6 +217,8 @@ interface BrokerFigures {
 interface Meter {
   hooks: Hooks;
   figures(phase: string): BrokerFigures;
+  /** The broker's VmRSS and VmHWM now, in bytes, where it can be read. */
+  memory?(): { rss: number; hwm: number } | undefined;
   stop(): void;
 }
 
@@ -334,6 +348,7 @@ function withMachineCpu(inner: Meter): Meter {
       const m = done.get(phase);
       return { ...inner.figures(phase), ...(Number.isFinite(m) ? { machineCpu: m } : {}) };
     },
+    memory: () => inner.memory?.(),
     stop: () => inner.stop(),
   };
 }
@@ -680,6 +695,98 @@ async function transientCase(env: Env, name: string): Promise<void> {
   });
 }
 
+/** Issue 7's targets for coilmq. */
+const IDLE_RSS_LIMIT_KIB = 16;
+const SLOW_CONSUMER_RSS_LIMIT_MB = 256;
+
+/**
+ * idle-connections-N: N idle connections with heart-beats, the broker's RSS per
+ * connection (row `name`), then the transient 1 -> 1 flow while they stay open (row
+ * `name/queue-1to1`).
+ */
+async function idleCase(env: Env, name: string, connections: number): Promise<void> {
+  await againstBroker(env, name, async (target, meter) => {
+    checkOpenFiles(connections, env.config.external?.pid);
+    const { idle, queue } = await idleConnections(target, meter.hooks, {
+      connections,
+      batch: 100,
+      heartBeatMs: 10_000,
+      openMs: 120_000,
+      rss: () => meter.memory?.()?.rss,
+      queue: transientParams(env.config),
+    });
+    const tn = targetName(env.config);
+    const per = idle.rssPerConnKiB;
+    const notes =
+      per === undefined
+        ? 'broker RSS not known (no BENCH_TARGET_PID)'
+        : `${per} KiB per connection (RSS ${idle.rssBeforeMB} MB before, ${idle.rssOpenMB} MB ` +
+          `with ${connections.toLocaleString('en-US')} open)`;
+    env.report({
+      bench: 'broker',
+      case: name,
+      target: tn,
+      ...idle,
+      ...meter.figures('idle'),
+      ...(tn === 'coilmq' && per !== undefined
+        ? {
+            rssCheck: `${per <= IDLE_RSS_LIMIT_KIB ? 'PASS' : 'FAIL'} (${per} KiB per connection, limit ${IDLE_RSS_LIMIT_KIB} KiB)`,
+          }
+        : {}),
+      notes:
+        idle.closedByBroker > 0
+          ? `${notes}; ${idle.closedByBroker} closed by the broker`
+          : `${notes}; open in ${idle.openMs} ms`,
+    });
+    env.report({
+      bench: 'broker',
+      case: `${name}/queue-1to1`,
+      target: tn,
+      ...queue,
+      ...meter.figures('queue-1to1'),
+      idleConnections: connections,
+    });
+  });
+}
+
+/**
+ * slow-consumer-1g: 16,384 x 64 KiB transient messages to one consumer that reads 10 ms of
+ * every 50: the broker's peak RSS (VmHWM as well for coilmq, started for the case; VmRSS
+ * sampled every 50 ms for a broker given by BENCH_TARGET), the time and rate.
+ */
+async function slowConsumerCase(env: Env, name: string): Promise<void> {
+  await againstBroker(env, name, async (target, meter) => {
+    const before = meter.memory?.();
+    const result = await slowConsumer(target, meter.hooks, {
+      messages: 16_384,
+      size: 64 * 1024,
+      periodMs: 50,
+      pauseMs: 40,
+      maxMs: 180_000,
+      stallMs: 30_000,
+    });
+    const tn = targetName(env.config);
+    const f = meter.figures('');
+    const peak = peakOf({ ...f, target: tn });
+    const gib = (result.messages * 64 * 1024) / 2 ** 30;
+    env.report({
+      bench: 'broker',
+      case: name,
+      target: tn,
+      ...result,
+      ...f,
+      ...(before === undefined ? {} : { rssBeforeMB: round(before.rss / MB, 1) }),
+      ...(peak > 0 ? { peakBrokerRssMB: peak } : {}),
+      ...(tn === 'coilmq' && peak > 0
+        ? {
+            rssCheck: `${peak < SLOW_CONSUMER_RSS_LIMIT_MB ? 'PASS' : 'FAIL'} (peak ${peak} MB, limit ${SLOW_CONSUMER_RSS_LIMIT_MB} MB)`,
+          }
+        : {}),
+      notes: `${gib.toFixed(2)} GiB in ${result.seconds} s`,
+    });
+  });
+}
+
 function flowParams(config: Config, p: Omit<FlowParams, 'limits'>): FlowParams {
   return { ...p, limits: config.limits };
 }
@@ -997,6 +1104,8 @@ export const CASES: readonly CaseDef[] = [
         window: 64,
       }),
   },
+  { name: 'idle-connections-2000', run: (e, n) => idleCase(e, n, 2000) },
+  { name: 'slow-consumer-1g', run: (e, n) => slowConsumerCase(e, n) },
   { name: 'relay-1to1', coilmqOnly: true, run: (e, n) => relayCase(e, n) },
   { name: 'backlog-fill-drain', run: (e, n) => backlogCase(e, n) },
   {

@@ -7,7 +7,9 @@
  * Installs rabbitmq-server from Debian's packages if it is missing, starts a private
  * instance on loopback (bench/rabbitmq.ts), runs the same load generator (bench/broker.ts)
  * against RabbitMQ and against a fresh coilmq in turn, stops what it started, and prints each
- * figure for both with the ratio. Every case is bounded in count and time.
+ * figure for both with the ratio. Every case is bounded in count and time. A second table
+ * gives the memory cases' figures (idle-connections-2000: broker RSS per idle connection;
+ * slow-consumer-1g: peak broker RSS) with RabbitMQ's as a multiple of coilmq's.
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
@@ -28,6 +30,42 @@ const CASES = [
   'persistent-receipt-10p/w100',
   'persistent-receipt-1p/w100/no-consumer',
   'persistent-receipt-10p/w100/no-consumer',
+  'idle-connections-2000',
+  'slow-consumer-1g',
+];
+
+/** The rows those cases report (a case may report more than one). */
+const ROWS = [...CASES, 'idle-connections-2000/queue-1to1'];
+
+/** Rows with no message rate: only in the memory table. */
+const MEMORY_ONLY = new Set(['idle-connections-2000']);
+
+/** The memory table: one figure of one row each, lower is better. */
+const MEMORY: { row: string; field: keyof Row; label: string; digits: number }[] = [
+  {
+    row: 'idle-connections-2000',
+    field: 'rssPerConnKiB',
+    label: 'idle-connections-2000: broker RSS per idle connection, KiB',
+    digits: 1,
+  },
+  {
+    row: 'idle-connections-2000',
+    field: 'rssOpenMB',
+    label: 'idle-connections-2000: broker RSS with the 2,000 open, MB',
+    digits: 1,
+  },
+  {
+    row: 'slow-consumer-1g',
+    field: 'peakBrokerRssMB',
+    label: 'slow-consumer-1g: peak broker RSS, MB',
+    digits: 1,
+  },
+  {
+    row: 'slow-consumer-1g',
+    field: 'seconds',
+    label: 'slow-consumer-1g: seconds for the 1 GiB',
+    digits: 2,
+  },
 ];
 
 interface Row {
@@ -38,6 +76,12 @@ interface Row {
   p99Ms?: number;
   peakRssMB?: number;
   brokerCpu?: number;
+  /** idle-connections-2000: (RSS with them open - RSS before) / connections. */
+  rssPerConnKiB?: number;
+  rssOpenMB?: number;
+  /** slow-consumer-1g: peak RSS (VmHWM too for coilmq). */
+  peakBrokerRssMB?: number;
+  seconds?: number;
 }
 
 function runBench(env: Record<string, string>): Promise<Row[]> {
@@ -59,7 +103,7 @@ function runBench(env: Record<string, string>): Promise<Row[]> {
       for (const line of out.split('\n')) {
         if (!line.startsWith('{')) continue;
         const r = JSON.parse(line) as Row & { bench?: string };
-        if (r.bench === 'broker' && CASES.includes(r.case)) rows.push(r);
+        if (r.bench === 'broker' && ROWS.includes(r.case)) rows.push(r);
       }
       resolve(rows);
     });
@@ -110,7 +154,7 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const summary: object[] = [];
-  for (const name of CASES) {
+  for (const name of ROWS.filter((r) => !MEMORY_ONLY.has(r))) {
     const of = (target: string): Row[] =>
       rows.filter((x) => x.case === name && x.target === target);
     const [a, b] = [of('rabbitmq'), of('coilmq')];
@@ -131,6 +175,25 @@ async function main(): Promise<void> {
     });
     lines.push(
       `| ${name} | ${fmt(ra)} | ${fmt(co)} | ${ratio === undefined ? '-' : ratio.toFixed(2) + '×'} | ${fmt(pa, 2)} | ${fmt(pc, 2)} | ${p99Ratio === undefined ? '-' : p99Ratio.toFixed(2)} | ${fmt(median(a.map((x) => x.peakRssMB ?? NaN)))} | ${fmt(median(b.map((x) => x.peakRssMB ?? NaN)))} |`,
+    );
+  }
+  lines.push(
+    '',
+    '| memory (lower is better) | RabbitMQ | coilmq | RabbitMQ / coilmq |',
+    '| --- | ---: | ---: | ---: |',
+  );
+  for (const m of MEMORY) {
+    const of = (target: string): number | undefined =>
+      median(
+        rows
+          .filter((x) => x.case === m.row && x.target === target)
+          .map((x) => Number(x[m.field] ?? NaN)),
+      );
+    const [ra, co] = [of('rabbitmq'), of('coilmq')];
+    const ratio = ra && co ? ra / co : undefined;
+    summary.push({ memory: m.label, field: m.field, rabbitmq: ra, coilmq: co, ratio });
+    lines.push(
+      `| ${m.label} | ${fmt(ra, m.digits)} | ${fmt(co, m.digits)} | ${ratio === undefined ? '-' : ratio.toFixed(2) + '×'} |`,
     );
   }
   for (const s of summary) console.log(JSON.stringify({ bench: 'compare', ...s }));

@@ -35,6 +35,8 @@ const CASE_WORDS: Record<string, readonly string[]> = {
     'latency-2000',
     'queue-1to1-64k',
     'relay-1to1',
+    'idle-connections-2000',
+    'slow-consumer-1g',
   ],
 };
 
