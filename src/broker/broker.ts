@@ -304,7 +304,8 @@ export class Broker {
       if (!RESERVED_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
     }
     const seq = ++this.messageSeq;
-    return new Message(seq, `${this.prefix}-${seq}`, destination, headers, f.body);
+    // The destination comes from the frame's headers, so it is plain when they all are.
+    return new Message(seq, `${this.prefix}-${seq}`, destination, headers, f.body, f.plain);
   }
 
   /** A message brought back from the store. */

@@ -1,5 +1,5 @@
 import { StompError } from '../errors.js';
-import { encodeFrame, FRAME_END, HEARTBEAT } from '../protocol/encoder.js';
+import { encodeFrame, FRAME_END, headerText, HEARTBEAT } from '../protocol/encoder.js';
 import { Frame } from '../protocol/frame.js';
 import { FrameParser, type ParserHandler } from '../protocol/parser.js';
 import type { StompVersion } from '../protocol/version.js';
@@ -516,27 +516,33 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   }
 
   private writeMessage(sub: Subscription, message: Message, n: number): void {
-    const h: string[] = [];
-    if (sub.explicitId) h.push('subscription', sub.id);
-    h.push('message-id', message.id);
+    // The delivery's own lines, written first so that they win (E-06). Only the subscription
+    // id comes from a client; it is escaped once (sub.head). The message id (broker prefix
+    // and sequence number) and the ack id (a counter) are plain ASCII, so no escaping check
+    // or header list is needed per delivery.
+    const own = (sub.head ??= headerText(
+      sub.explicitId ? ['subscription', sub.id] : [],
+      this.version!,
+    ));
+    let head = 'MESSAGE\n' + own.text + 'message-id:' + message.id + '\n';
     if (sub.clientAck) {
       // M-04: every client-ack MESSAGE carries an `ack` id, in every version. It is unique
       // per delivery on this connection and never contains ':', '\', CR or LF (E-07).
       const ackId = String(++this.ackCounter);
-      h.push('ack', ackId);
+      head += 'ack:' + ackId + '\n';
       const d = new Delivery(message, sub, ackId);
       sub.unacked.set(message.id, d);
       sub.inFlight++;
       this.deliveries.set(ackId, d);
     }
-    if (n > 1) h.push('redelivered', 'true', 'x-delivery-count', String(n - 1));
+    if (n > 1) head += 'redelivered:true\nx-delivery-count:' + (n - 1) + '\n';
     const shared = message.shared;
     if (shared.body.length < LARGE_BODY || this.wholeFrames) {
-      this.write(shared.encode(this.version!, h));
+      this.write(shared.encodeWith(this.version!, head, own.ascii));
     } else {
       // A large body is written as it is, after its own head, rather than copied into one
       // buffer per delivery: the corked socket still sends head, body and NUL together.
-      this.write(shared.encodeHead(this.version!, h));
+      this.write(shared.encodeHead(this.version!, head, own.ascii));
       this.write(shared.body);
       this.write(FRAME_END);
     }

@@ -28,11 +28,19 @@ export class Message {
   /** Written to the store and not yet removed from it. */
   stored = false;
 
-  constructor(seq: number, id: string, destination: string, headers: string[], body: Buffer) {
+  /** `plain`: no header needs escaping (Frame.plain), so encoding skips the checks. */
+  constructor(
+    seq: number,
+    id: string,
+    destination: string,
+    headers: string[],
+    body: Buffer,
+    plain = false,
+  ) {
     this.seq = seq;
     this.id = id;
     this.destination = destination;
-    this.shared = new SharedMessage(headers, body);
+    this.shared = new SharedMessage(headers, body, plain);
   }
 
   get size(): number {

@@ -1,6 +1,7 @@
 import type { Connection } from './connection.js';
 import type { Destination } from './destination.js';
 import type { Message } from './message.js';
+import type { HeaderText } from '../protocol/encoder.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
@@ -33,6 +34,8 @@ export class Subscription {
   /** Unacknowledged deliveries that count against the prefetch: those not acked in an open transaction. */
   inFlight = 0;
   active = true;
+  /** This subscription's own MESSAGE header line, encoded for its connection's version once. */
+  head: HeaderText | undefined = undefined;
 
   constructor(
     connection: Connection,

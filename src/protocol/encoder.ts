@@ -41,14 +41,17 @@ class Head {
     this.text = text;
   }
 
-  /** Appends the header lines, leaving out content-length (always recomputed from the body). */
-  lines(headers: readonly string[], version: StompVersion, raw: boolean): void {
+  /**
+   * Appends the header lines, leaving out content-length (always recomputed from the body).
+   * `plain`: the caller knows that no name or value needs escaping (Frame.plain).
+   */
+  lines(headers: readonly string[], version: StompVersion, raw: boolean, plain = false): void {
     const notPlain = raw ? NOT_PLAIN['1.0'] : NOT_PLAIN[version];
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name === 'content-length') continue;
       const value = headers[i + 1]!;
-      if (notPlain.test(name) || notPlain.test(value)) {
+      if (!plain && (notPlain.test(name) || notPlain.test(value))) {
         this.text +=
           this.encode(name, version, raw) + ':' + this.encode(value, version, raw) + '\n';
       } else {
@@ -100,6 +103,26 @@ export function encodeFrame(frame: Frame, version: StompVersion): Buffer {
   return assemble(head, null, body);
 }
 
+/** Header lines as a version writes them (content-length left out), and whether they are all ASCII. */
+export interface HeaderText {
+  readonly text: string;
+  readonly ascii: boolean;
+}
+
+/** Encodes header lines once, for a caller that reuses them (a subscription's own line). */
+export function headerText(headers: readonly string[], version: StompVersion): HeaderText {
+  const head = new Head('');
+  head.lines(headers, version, false);
+  return { text: head.text, ascii: head.ascii };
+}
+
+/** The common part of a MESSAGE for one version: as text when ASCII, else as UTF-8 bytes. */
+interface Common {
+  readonly text: string;
+  readonly bytes: Buffer | null;
+  readonly length: number;
+}
+
 /**
  * A MESSAGE whose common part (destination, user headers, content-length) is encoded
  * once per protocol version and shared by every delivery, so that a topic with many
@@ -110,21 +133,28 @@ export function encodeFrame(frame: Frame, version: StompVersion): Buffer {
 export class SharedMessage {
   readonly headers: readonly string[];
   readonly body: Buffer;
-  private common10: Buffer | null = null;
-  private common11: Buffer | null = null;
-  private common12: Buffer | null = null;
+  /** No header needs escaping in any version (Frame.plain). */
+  private readonly plain: boolean;
+  private common10: Common | null = null;
+  private common11: Common | null = null;
+  private common12: Common | null = null;
 
-  constructor(headers: readonly string[], body: Buffer = EMPTY) {
+  constructor(headers: readonly string[], body: Buffer = EMPTY, plain = false) {
     this.headers = headers;
     this.body = body;
+    this.plain = plain;
   }
 
-  private common(version: StompVersion): Buffer {
+  private common(version: StompVersion): Common {
     let c = version === '1.2' ? this.common12 : version === '1.1' ? this.common11 : this.common10;
     if (c === null) {
       const head = new Head('');
-      head.lines(this.headers, version, false);
-      c = Buffer.from(head.text + 'content-length:' + this.body.length + '\n');
+      head.lines(this.headers, version, false, this.plain);
+      const text = head.text + 'content-length:' + this.body.length + '\n';
+      // Kept as a string when ASCII: a queue message is usually delivered once, and writing
+      // the string straight into the frame saves making a Buffer of it first.
+      const bytes = head.ascii ? null : Buffer.from(text);
+      c = { text, bytes, length: bytes === null ? text.length : bytes.length };
       if (version === '1.2') this.common12 = c;
       else if (version === '1.1') this.common11 = c;
       else this.common10 = c;
@@ -136,23 +166,44 @@ export class SharedMessage {
   encode(version: StompVersion, perDelivery: readonly string[]): Buffer {
     const head = new Head('MESSAGE\n');
     head.lines(perDelivery, version, false);
-    return assemble(head, this.common(version), this.body);
+    return this.encodeWith(version, head.text, head.ascii);
+  }
+
+  /**
+   * One MESSAGE frame whose first lines, `head` (the command line and the delivery's own
+   * headers, already encoded for `version`), the caller made: the delivery path builds them
+   * without a header list or escaping checks, from values it knows to be plain.
+   */
+  encodeWith(version: StompVersion, head: string, ascii: boolean): Buffer {
+    const common = this.common(version);
+    const body = this.body;
+    const headLength = ascii ? head.length : Buffer.byteLength(head);
+    const out = Buffer.allocUnsafe(headLength + common.length + 1 + body.length + 1);
+    let pos = out.write(head, 0, headLength, ascii ? 'latin1' : 'utf8');
+    pos = writeCommon(out, pos, common);
+    out[pos++] = LF;
+    out.set(body, pos);
+    out[pos + body.length] = 0;
+    return out;
   }
 
   /**
    * The frame up to and including the blank line, for a caller that writes the shared body
    * and FRAME_END after it itself: a large body is then never copied per delivery.
    */
-  encodeHead(version: StompVersion, perDelivery: readonly string[]): Buffer {
-    const head = new Head('MESSAGE\n');
-    head.lines(perDelivery, version, false);
-    const text = head.text;
-    const headLength = head.ascii ? text.length : Buffer.byteLength(text);
+  encodeHead(version: StompVersion, head: string, ascii: boolean): Buffer {
     const common = this.common(version);
+    const headLength = ascii ? head.length : Buffer.byteLength(head);
     const out = Buffer.allocUnsafe(headLength + common.length + 1);
-    out.write(text, 0, headLength, head.ascii ? 'latin1' : 'utf8');
-    out.set(common, headLength);
-    out[headLength + common.length] = LF;
+    let pos = out.write(head, 0, headLength, ascii ? 'latin1' : 'utf8');
+    pos = writeCommon(out, pos, common);
+    out[pos] = LF;
     return out;
   }
+}
+
+function writeCommon(out: Buffer, pos: number, common: Common): number {
+  if (common.bytes === null) return pos + out.write(common.text, pos, common.length, 'latin1');
+  out.set(common.bytes, pos);
+  return pos + common.length;
 }

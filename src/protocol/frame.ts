@@ -8,11 +8,18 @@ export class Frame {
   command: string;
   headers: string[];
   body: Buffer;
+  /**
+   * Every header name and value is printable ASCII without ':', '\\', CR or LF, so it is
+   * written the same in every version, without escaping (E-04). The parser knows it from its
+   * one pass over the bytes; a frame built otherwise says false and is checked when encoded.
+   */
+  readonly plain: boolean;
 
-  constructor(command: string, headers: string[] = [], body: Buffer = EMPTY) {
+  constructor(command: string, headers: string[] = [], body: Buffer = EMPTY, plain = false) {
     this.command = command;
     this.headers = headers;
     this.body = body;
+    this.plain = plain;
   }
 
   /** The first value of a header, or undefined (E-06). */

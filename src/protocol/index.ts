@@ -1,6 +1,13 @@
 export { Frame, EMPTY } from './frame.js';
 export { FrameParser, type ParserHandler, type ParserOptions } from './parser.js';
-export { encodeFrame, SharedMessage, HEARTBEAT, FRAME_END } from './encoder.js';
+export {
+  encodeFrame,
+  headerText,
+  SharedMessage,
+  HEARTBEAT,
+  FRAME_END,
+  type HeaderText,
+} from './encoder.js';
 export { escapeHeader, decodeHeaderBytes } from './escape.js';
 export {
   SUPPORTED_VERSIONS,

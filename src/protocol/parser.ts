@@ -38,28 +38,30 @@ BYTE_CLASS.fill(NON_ASCII, 0x80);
  * costs a fraction of decoding a new string, and frames then share one copy of each name.
  */
 class Vocabulary {
-  /** The words with n bytes are at byLength[n]. */
-  private readonly byLength: Array<Array<{ bytes: Buffer; text: string }>> = [];
+  readonly words: readonly string[];
+  /** Indexes into words of the words with n bytes are at byLength[n]. */
+  private readonly byLength: Array<Array<{ bytes: Buffer; index: number }>> = [];
 
   constructor(words: readonly string[]) {
-    for (const text of words) {
+    this.words = words;
+    words.forEach((text, index) => {
       while (this.byLength.length <= text.length) this.byLength.push([]);
-      this.byLength[text.length]!.push({ bytes: Buffer.from(text, 'latin1'), text });
-    }
+      this.byLength[text.length]!.push({ bytes: Buffer.from(text, 'latin1'), index });
+    });
   }
 
-  /** The word spelt by buf[start, end), or undefined. */
-  find(buf: Buffer, start: number, end: number): string | undefined {
+  /** The index of the word spelt by buf[start, end), or -1. */
+  find(buf: Buffer, start: number, end: number): number {
     const n = end - start;
-    if (n >= this.byLength.length) return undefined;
+    if (n >= this.byLength.length) return -1;
     const words = this.byLength[n]!;
     for (let k = 0; k < words.length; k++) {
       const bytes = words[k]!.bytes;
       let i = 0;
       while (i < n && buf[start + i] === bytes[i]) i++;
-      if (i === n) return words[k]!.text;
+      if (i === n) return words[k]!.index;
     }
-    return undefined;
+    return -1;
   }
 }
 
@@ -164,12 +166,22 @@ export class FrameParser {
 
   // What scanLine found in the line it last read (positions are -1 when absent).
   private colon = -1;
+  private moreColons = false;
   private firstCr = -1;
   private nameFlags = 0;
   private valueFlags = 0;
 
   private command = '';
   private headers: string[] = [];
+  /** Every header of the frame so far is plain (Frame.plain). */
+  private plain = true;
+  /**
+   * The last value read for each header name of the vocabulary. A producer sends the same
+   * destination, content-type or persistent flag frame after frame: comparing the bytes
+   * with the last string is cheaper than decoding a new one, and a string used again keeps
+   * its hash, so the broker's lookups by destination do not compute it anew.
+   */
+  private readonly recent: string[] = HEADER_NAMES.words.map(() => '');
   private frameBytes = 0;
   private body: Buffer = EMPTY;
   private bodyFilled = 0;
@@ -385,6 +397,7 @@ export class FrameParser {
     let firstCr = -1;
     let flags = 0;
     let nameFlags = 0;
+    let moreColons = false;
     let i = start;
     for (; i < stop; i++) {
       const c = BYTE_CLASS[buf[i]!]!;
@@ -395,7 +408,7 @@ export class FrameParser {
           colon = i;
           nameFlags = flags;
           flags = 0;
-        }
+        } else moreColons = true;
       } else if (c === IS_CR) {
         if (firstCr === -1) firstCr = i;
       } else {
@@ -403,6 +416,7 @@ export class FrameParser {
       }
     }
     this.colon = colon;
+    this.moreColons = moreColons;
     this.firstCr = firstCr;
     this.nameFlags = colon === -1 ? flags : nameFlags;
     this.valueFlags = colon === -1 ? 0 : flags;
@@ -419,8 +433,10 @@ export class FrameParser {
       // F-02: the command line may end in CRLF. Commands never contain CR.
       if (end > start && buf[end - 1] === CR) end--;
       if (end - start > this.maxCommandLength) this.lineTooLong();
-      this.command = COMMANDS.find(buf, start, end) ?? buf.toString('latin1', start, end);
+      const known = COMMANDS.find(buf, start, end);
+      this.command = known >= 0 ? COMMANDS.words[known]! : buf.toString('latin1', start, end);
       this.headers = [];
+      this.plain = true;
       this.state = State.Headers;
       return;
     }
@@ -454,14 +470,30 @@ export class FrameParser {
     const ver: StompVersion | null =
       unescaped && this.decodeConnectEscapes ? (version ?? '1.2') : unescaped ? null : version;
     // Plain ASCII without a backslash reads the same in every version and encoding.
-    let name =
-      this.nameFlags === 0
-        ? (HEADER_NAMES.find(buf, start, colon) ?? buf.toString('latin1', start, colon))
-        : decodeHeaderBytes(buf, start, colon, ver);
+    let nameId = -1;
+    let name: string;
+    if (this.nameFlags === 0) {
+      nameId = HEADER_NAMES.find(buf, start, colon);
+      name = nameId >= 0 ? HEADER_NAMES.words[nameId]! : buf.toString('latin1', start, colon);
+    } else {
+      name = decodeHeaderBytes(buf, start, colon, ver);
+    }
     let value =
-      this.valueFlags === 0
-        ? buf.toString('latin1', colon + 1, end)
-        : decodeHeaderBytes(buf, colon + 1, end, ver);
+      this.valueFlags !== 0
+        ? decodeHeaderBytes(buf, colon + 1, end, ver)
+        : nameId >= 0
+          ? this.recentValue(nameId, buf, colon + 1, end)
+          : buf.toString('latin1', colon + 1, end);
+    // Encoded the same way in every version: no escapes, no non-ASCII byte, no CR, no colon
+    // in the value (1.1 and 1.2 would escape one).
+    if (
+      this.nameFlags !== 0 ||
+      this.valueFlags !== 0 ||
+      this.moreColons ||
+      (this.firstCr !== -1 && this.firstCr < end)
+    ) {
+      this.plain = false;
+    }
     if (version === '1.0') {
       // F-10: 1.0-era peers wrote "name: value"; trimming is allowed for 1.0 only.
       name = name.trim();
@@ -499,8 +531,21 @@ export class FrameParser {
     this.state = contentLength === 0 ? State.Trailer : State.BodyLength;
   }
 
+  private recentValue(id: number, buf: Buffer, start: number, end: number): string {
+    const last = this.recent[id]!;
+    const n = end - start;
+    if (last.length === n) {
+      let i = 0;
+      while (i < n && last.charCodeAt(i) === buf[start + i]) i++;
+      if (i === n) return last;
+    }
+    const value = buf.toString('latin1', start, end);
+    this.recent[id] = value;
+    return value;
+  }
+
   private emit(body: Buffer): void {
-    const frame = new Frame(this.command, this.headers, body);
+    const frame = new Frame(this.command, this.headers, body, this.plain);
     this.headers = [];
     this.body = EMPTY;
     this.bodyFilled = 0;

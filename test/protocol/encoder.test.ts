@@ -11,6 +11,7 @@ import {
   Frame,
   FRAME_END,
   HEARTBEAT,
+  headerText,
   SharedMessage,
   type StompVersion,
 } from '../../src/protocol/index.js';
@@ -269,8 +270,55 @@ describe('SharedMessage.encodeHead (large bodies written without a copy)', () =>
       body[100] = 0; // B-02: a NUL inside the body
       const m = new SharedMessage(['destination', '/queue/a', 'k', 'v:1\n2'], body);
       const per = ['subscription', 's', 'message-id', 'm-1', 'ack', '7'];
-      const parts = Buffer.concat([m.encodeHead(version, per), body, FRAME_END]);
-      assert.deepEqual(parts, m.encode(version, per));
+      const own = headerText(per, version);
+      const head = m.encodeHead(version, 'MESSAGE\n' + own.text, own.ascii);
+      assert.deepEqual(Buffer.concat([head, body, FRAME_END]), m.encode(version, per));
     });
   }
+});
+
+describe('SharedMessage.encodeWith (the delivery path: own lines made by the caller)', () => {
+  for (const version of ['1.0', '1.1', '1.2'] as const) {
+    test(`${version}: ASCII and non-ASCII heads and common parts encode as encode() does`, () => {
+      const commons = [
+        ['destination', '/queue/a', 'k', 'v'],
+        ['destination', '/queue/ä', 'k', 'ü:\\x\n'],
+      ];
+      const deliveries = [
+        ['subscription', 's', 'message-id', 'm-1'],
+        ['subscription', 'sö:1', 'message-id', 'm-1', 'ack', '9'],
+      ];
+      for (const common of commons) {
+        for (const per of deliveries) {
+          const m = new SharedMessage(common, Buffer.from('body\0x'));
+          const own = headerText(per, version);
+          assert.deepEqual(
+            m.encodeWith(version, 'MESSAGE\n' + own.text, own.ascii),
+            m.encode(version, per),
+          );
+        }
+      }
+    });
+  }
+
+  test('E-04: headerText escapes a 1.2 subscription id once, for reuse', () => {
+    assert.deepEqual(headerText(['subscription', 'a:b\\c\r'], '1.2'), {
+      text: 'subscription:a\\cb\\\\c\\r\n',
+      ascii: true,
+    });
+  });
+});
+
+describe('SharedMessage built from a plain frame (Frame.plain)', () => {
+  test('E-04: skipping the escaping checks writes the same bytes as making them', () => {
+    const headers = ['destination', '/queue/a', 'persistent', 'false', 'k', 'v w'];
+    for (const version of ['1.0', '1.1', '1.2'] as const) {
+      const checked = new SharedMessage(headers, Buffer.from('x'));
+      const trusted = new SharedMessage(headers, Buffer.from('x'), true);
+      assert.deepEqual(
+        trusted.encode(version, ['message-id', 'm-1']),
+        checked.encode(version, ['message-id', 'm-1']),
+      );
+    }
+  });
 });

@@ -272,3 +272,61 @@ describe('version changes between frames (pause/resume)', () => {
     assert.equal(p.bufferedBytes, 0);
   });
 });
+
+describe('Frame.plain: headers that need no escaping in any version (E-04)', () => {
+  /** Parses one frame with a parser of its own and returns it as delivered (plain included). */
+  function parsed(bytes: string, version: '1.0' | '1.1' | '1.2' | null): Frame {
+    const frames: Frame[] = [];
+    const p = new FrameParser({ onFrame: (f) => frames.push(f), onHeartbeat() {} });
+    p.version = version;
+    p.push(Buffer.from(bytes));
+    assert.equal(frames.length, 1);
+    return frames[0]!;
+  }
+
+  test('a SEND of printable ASCII headers, with LF or CRLF line ends, is plain', () => {
+    assert.equal(parsed('SEND\ndestination:/queue/a\npersistent:false\n\nx\0', '1.2').plain, true);
+    assert.equal(parsed('SEND\r\ndestination:/queue/a\r\nk:v w\r\n\r\n\0', '1.2').plain, true);
+    assert.equal(parsed('SEND\ndestination: /queue/a \n\n\0', '1.0').plain, true);
+  });
+
+  const notPlain: Array<[string, string, '1.0' | '1.1' | '1.2']> = [
+    ['an escape in a value', 'SEND\ndestination:/a\\cb\n\n\0', '1.2'],
+    ['an escape in a name', 'SEND\ndestination:/a\nk\\\\:v\n\n\0', '1.1'],
+    ['a second colon in a value', 'SEND\ndestination:/a\nk:a:b\n\n\0', '1.2'],
+    ['a non-ASCII value', 'SEND\ndestination:/\u00e4\n\n\0', '1.2'],
+    ['a CR inside a 1.1 value (F-02)', 'SEND\ndestination:/a\nk:v\r\n\n\0', '1.1'],
+    ['a backslash in 1.0, where it is literal', 'SEND\ndestination:/a\\b\n\n\0', '1.0'],
+  ];
+  for (const [what, bytes, version] of notPlain) {
+    test(`a frame with ${what} is not plain`, () => {
+      assert.equal(parsed(bytes, version).plain, false);
+    });
+  }
+
+  test('plainness is per frame: a plain frame after one that was not is plain again', () => {
+    const frames: Frame[] = [];
+    const p = new FrameParser({ onFrame: (f) => frames.push(f), onHeartbeat() {} });
+    p.version = '1.2';
+    p.push(Buffer.from('SEND\ndestination:/a\nk:a:b\n\n\0SEND\ndestination:/a\n\n\0'));
+    assert.deepEqual(
+      frames.map((f) => f.plain),
+      [false, true],
+    );
+  });
+
+  test('a repeated value is the same string each frame; a changed one is read anew', () => {
+    const frames: Frame[] = [];
+    const p = new FrameParser({ onFrame: (f) => frames.push(f), onHeartbeat() {} });
+    p.version = '1.2';
+    p.push(
+      Buffer.from(
+        'SEND\ndestination:/queue/a\n\n\0SEND\ndestination:/queue/a\n\n\0SEND\ndestination:/queue/b\n\n\0SEND\ndestination:/queue/\n\n\0',
+      ),
+    );
+    assert.deepEqual(
+      frames.map((f) => f.header('destination')),
+      ['/queue/a', '/queue/a', '/queue/b', '/queue/'],
+    );
+  });
+});

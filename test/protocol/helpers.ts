@@ -66,6 +66,17 @@ export function bufferBound(options: ParserOptions = {}): number {
   return Math.max(maxFrameSize, maxHeaderLineLength + 1, maxCommandLength + 1);
 }
 
+/** What no header of a frame marked plain may hold: any would need escaping somewhere (E-04). */
+const NEEDS_ESCAPING = /[\\\r\n:\u0080-\uffff]/;
+
+/** Frame.plain may be true only when no header name or value needs escaping in any version. */
+export function assertPlainIsTrue(frame: Frame): void {
+  if (!frame.plain) return;
+  for (const s of frame.headers) {
+    assert.ok(!NEEDS_ESCAPING.test(s), `frame marked plain, but ${JSON.stringify(s)} is not`);
+  }
+}
+
 /** Asserts that err is a StompError with a catalogued code, and returns the code. */
 export function assertStompError(err: unknown): ErrorCode {
   if (!(err instanceof StompError)) throw err;
@@ -87,7 +98,9 @@ export function feed(chunks: readonly Buffer[], opts: FeedOptions = {}): ParseRe
     {
       onFrame(frame) {
         assert.ok(!paused, 'a frame was delivered while the parser was paused');
-        events.push(frame);
+        assertPlainIsTrue(frame);
+        // Compared by content: `plain` is a hint for the encoder, checked just above.
+        events.push(new Frame(frame.command, frame.headers, frame.body));
         const v = opts.switchVersion?.(frame);
         if (mode === 'sync') {
           if (v !== undefined) parser.version = v;
