@@ -1,6 +1,12 @@
 import { StompError } from '../errors.js';
-import { encodeFrame, FRAME_END, headerText, HEARTBEAT } from '../protocol/encoder.js';
-import { Frame } from '../protocol/frame.js';
+import {
+  encodeFrame,
+  FRAME_END,
+  headerText,
+  HEARTBEAT,
+  type SharedMessage,
+} from '../protocol/encoder.js';
+import { EMPTY, Frame } from '../protocol/frame.js';
 import { FrameParser, type ParserHandler } from '../protocol/parser.js';
 import type { StompVersion } from '../protocol/version.js';
 import type { ByteStream, StreamHandler } from '../transport/stream.js';
@@ -33,6 +39,10 @@ export function errorFrame(e: StompError, extra: readonly string[], version: Sto
 
 /** Bodies from this size on are written without copying them into the frame's buffer. */
 const LARGE_BODY = 16 * 1024;
+/** A turn's output slab: sizes (see Connection.slab), and the largest frame put in one. */
+const SLAB_MIN = 4 * 1024;
+const SLAB_MAX = 64 * 1024;
+const SLAB_FRAME_MAX = 4 * 1024;
 
 /** Bytes read from one connection before it lets the others have a turn (see onData). */
 const READ_BUDGET = 256 * 1024;
@@ -84,6 +94,20 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   /** Full queues this connection is waiting on (it sent to them while they were full). */
   private readonly blockers: Queue[] = [];
   corked = false;
+  /*
+   * Output batching. The first frame of a turn is written as a buffer of its own; the
+   * MESSAGEs after it in the same turn are encoded one after another into a slab, which
+   * goes to the stream as one write when the turn ends (uncork) or before any other write,
+   * to keep the order. A consumer of a busy queue then costs one buffer and one stream
+   * write per turn rather than per message. WebSocket needs one message per frame and
+   * keeps writing frames one by one.
+   */
+  private slab: Buffer = EMPTY;
+  private slabStart = 0;
+  private slabEnd = 0;
+  /** Bytes the slabs of this turn carried, which sizes the next turn's slab. */
+  private slabBytes = 0;
+  private slabSize = SLAB_MIN;
 
   private loginTimer: NodeJS.Timeout | undefined;
   private beatOutTimer: NodeJS.Timeout | undefined;
@@ -152,10 +176,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
 
   /** Open, and its send buffer below the high-water mark (flow control for queues). */
   get canTakeMessages(): boolean {
-    return (
-      this.phase === Phase.Connected &&
-      this.stream.bufferedAmount < this.broker.options.highWaterMark
-    );
+    return this.phase === Phase.Connected && this.unsentBytes < this.broker.options.highWaterMark;
   }
 
   // --- reading -------------------------------------------------------------------------
@@ -443,10 +464,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
 
   private endStream(): void {
     if (this.phase === Phase.Closed) return;
-    if (this.corked) {
-      this.corked = false;
-      this.stream.uncork();
-    }
+    this.uncork();
     this.stream.end();
     // ER-04: give the client a moment to read the ERROR/RECEIPT and close itself.
     this.lingerTimer = setTimeout(() => this.stream.destroy(), this.broker.options.closeLinger);
@@ -490,14 +508,68 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
       this.stream.cork();
       this.broker.scheduleUncork(this);
     }
+    if (this.slabEnd > this.slabStart) this.flushSlab();
     this.wroteSinceBeat = true;
     this.stream.write(buf);
     // Past the high-water mark queue deliveries stop; ask to hear when it has drained.
     if (this.stream.bufferedAmount >= this.broker.options.highWaterMark) this.stream.waitDrain();
   }
 
+  /** Bytes written and not yet handed to the operating system, the turn's slab included. */
+  get unsentBytes(): number {
+    return this.stream.bufferedAmount + (this.slabEnd - this.slabStart);
+  }
+
+  /**
+   * A MESSAGE for this turn's slab (see `slab`), or written as a frame of its own when it
+   * is the turn's first write, too large for a slab, or the transport needs whole frames.
+   */
+  private writeDelivery(shared: SharedMessage, head: string, ascii: boolean): void {
+    const version = this.version!;
+    if (!this.corked || this.wholeFrames || this.phase === Phase.Closed) {
+      this.write(shared.encodeWith(version, head, ascii));
+      return;
+    }
+    const headLength = ascii ? head.length : Buffer.byteLength(head);
+    const size = shared.frameLength(version, headLength);
+    if (size > SLAB_FRAME_MAX) {
+      this.write(shared.encodeWith(version, head, ascii));
+      return;
+    }
+    if (this.slab.length - this.slabEnd < size) this.newSlab();
+    this.slabEnd = shared.encodeInto(this.slab, this.slabEnd, version, head, headLength, ascii);
+    this.wroteSinceBeat = true;
+    if (this.unsentBytes >= this.broker.options.highWaterMark) {
+      this.flushSlab();
+      this.stream.waitDrain();
+    }
+  }
+
+  private flushSlab(): void {
+    const n = this.slabEnd - this.slabStart;
+    this.slabBytes += n;
+    this.stream.write(this.slab.subarray(this.slabStart, this.slabEnd));
+    this.slabStart = this.slabEnd;
+  }
+
+  /** Hands what the slab holds to the stream, then starts a slab with room for more. */
+  private newSlab(): void {
+    if (this.slabEnd > this.slabStart) this.flushSlab();
+    this.slab = Buffer.allocUnsafe(this.slabSize);
+    this.slabStart = this.slabEnd = 0;
+  }
+
   uncork(): void {
     if (this.corked) {
+      if (this.slabEnd > this.slabStart) this.flushSlab();
+      // The next turn's slab is sized after this one's output; none is kept in between,
+      // so an idle connection holds no buffer.
+      let size = SLAB_MIN;
+      while (size < this.slabBytes && size < SLAB_MAX) size *= 2;
+      this.slabSize = size;
+      this.slabBytes = 0;
+      this.slab = EMPTY;
+      this.slabStart = this.slabEnd = 0;
       this.corked = false;
       this.stream.uncork();
     }
@@ -538,7 +610,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     if (n > 1) head += 'redelivered:true\nx-delivery-count:' + (n - 1) + '\n';
     const shared = message.shared;
     if (shared.body.length < LARGE_BODY || this.wholeFrames) {
-      this.write(shared.encodeWith(this.version!, head, own.ascii));
+      this.writeDelivery(shared, head, own.ascii);
     } else {
       // A large body is written as it is, after its own head, rather than copied into one
       // buffer per delivery: the corked socket still sends head, body and NUL together.
@@ -555,7 +627,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
    */
   deliverBroadcast(sub: Subscription, message: Message): void {
     const o = this.broker.options;
-    const buffered = this.stream.bufferedAmount;
+    const buffered = this.unsentBytes;
     if (buffered > o.slowConsumerMaxBytes) {
       this.fail(
         new StompError('SLOW_CONSUMER', `${buffered} bytes unsent to subscription ${sub.id}`),

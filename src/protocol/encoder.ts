@@ -175,16 +175,37 @@ export class SharedMessage {
    * without a header list or escaping checks, from values it knows to be plain.
    */
   encodeWith(version: StompVersion, head: string, ascii: boolean): Buffer {
-    const common = this.common(version);
-    const body = this.body;
     const headLength = ascii ? head.length : Buffer.byteLength(head);
-    const out = Buffer.allocUnsafe(headLength + common.length + 1 + body.length + 1);
-    let pos = out.write(head, 0, headLength, ascii ? 'latin1' : 'utf8');
-    pos = writeCommon(out, pos, common);
+    const out = Buffer.allocUnsafe(this.frameLength(version, headLength));
+    this.encodeInto(out, 0, version, head, headLength, ascii);
+    return out;
+  }
+
+  /** The size of the frame encodeWith makes, given its head's length in bytes. */
+  frameLength(version: StompVersion, headLength: number): number {
+    return headLength + this.common(version).length + 1 + this.body.length + 1;
+  }
+
+  /**
+   * Writes the frame encodeWith makes into `out` at `pos`, which has room for frameLength
+   * bytes, and returns where it ends: several frames can then share one buffer.
+   */
+  encodeInto(
+    out: Buffer,
+    pos: number,
+    version: StompVersion,
+    head: string,
+    headLength: number,
+    ascii: boolean,
+  ): number {
+    const body = this.body;
+    pos += out.write(head, pos, headLength, ascii ? 'latin1' : 'utf8');
+    pos = writeCommon(out, pos, this.common(version));
     out[pos++] = LF;
     out.set(body, pos);
-    out[pos + body.length] = 0;
-    return out;
+    pos += body.length;
+    out[pos++] = 0;
+    return pos;
   }
 
   /**
