@@ -27,6 +27,24 @@ const NOT_PLAIN: Record<StompVersion, RegExp> = {
   '1.2': /[\\\r\n:\u0080-\uffff]/,
 };
 
+type Latin1Write = (this: Buffer, text: string, offset: number, length: number) => number;
+
+/**
+ * The method Buffer#write ends up calling for 'latin1', present on Node's Buffer prototype
+ * though undocumented. Buffer#write checks its arguments and looks the encoding up on every
+ * call: with two strings written per MESSAGE that was about a tenth of the broker's CPU on
+ * a busy queue. Used when present, with Buffer#write as the fallback.
+ */
+const nativeLatin1Write = (Buffer.prototype as unknown as { latin1Write?: Latin1Write })
+  .latin1Write;
+
+/** Writes text (every char below 256; ASCII here) into out at pos; returns the bytes written. */
+function writeLatin1(out: Buffer, text: string, pos: number, length: number): number {
+  return nativeLatin1Write !== undefined
+    ? nativeLatin1Write.call(out, text, pos, length)
+    : out.write(text, pos, length, 'latin1');
+}
+
 /** 1.0 has no escapes (E-01): an EOL inside a header would start a new line, so it becomes a space. */
 function flatten10(s: string): string {
   return s.indexOf('\n') === -1 && s.indexOf('\r') === -1 ? s : s.replace(/[\r\n]/g, ' ');
@@ -199,7 +217,9 @@ export class SharedMessage {
     ascii: boolean,
   ): number {
     const body = this.body;
-    pos += out.write(head, pos, headLength, ascii ? 'latin1' : 'utf8');
+    pos += ascii
+      ? writeLatin1(out, head, pos, headLength)
+      : out.write(head, pos, headLength, 'utf8');
     pos = writeCommon(out, pos, this.common(version));
     out[pos++] = LF;
     out.set(body, pos);
@@ -224,7 +244,7 @@ export class SharedMessage {
 }
 
 function writeCommon(out: Buffer, pos: number, common: Common): number {
-  if (common.bytes === null) return pos + out.write(common.text, pos, common.length, 'latin1');
+  if (common.bytes === null) return pos + writeLatin1(out, common.text, pos, common.length);
   out.set(common.bytes, pos);
   return pos + common.length;
 }
