@@ -463,12 +463,6 @@ export class FrameParser {
     if (colon <= start)
       throw new StompError('MALFORMED_HEADER', colon === -1 ? 'no colon' : 'empty name');
     if (strayCr) throw new StompError('INVALID_EOL', 'CR in header value');
-    // E-05: CONNECT/STOMP/CONNECTED are never unescaped, unless the compatibility switch
-    // asks for it; the first CONNECT is read before any version is known, so it then gets
-    // the widest rules (1.2's).
-    const unescaped = isUnescapedCommand(this.command);
-    const ver: StompVersion | null =
-      unescaped && this.decodeConnectEscapes ? (version ?? '1.2') : unescaped ? null : version;
     // Plain ASCII without a backslash reads the same in every version and encoding.
     let nameId = -1;
     let name: string;
@@ -476,11 +470,11 @@ export class FrameParser {
       nameId = HEADER_NAMES.find(buf, start, colon);
       name = nameId >= 0 ? HEADER_NAMES.words[nameId]! : buf.toString('latin1', start, colon);
     } else {
-      name = decodeHeaderBytes(buf, start, colon, ver);
+      name = decodeHeaderBytes(buf, start, colon, this.decodingVersion());
     }
     let value =
       this.valueFlags !== 0
-        ? decodeHeaderBytes(buf, colon + 1, end, ver)
+        ? decodeHeaderBytes(buf, colon + 1, end, this.decodingVersion())
         : nameId >= 0
           ? this.recentValue(nameId, buf, colon + 1, end)
           : buf.toString('latin1', colon + 1, end);
@@ -529,6 +523,16 @@ export class FrameParser {
     this.body = contentLength === 0 ? EMPTY : Buffer.allocUnsafe(contentLength);
     this.bodyFilled = 0;
     this.state = contentLength === 0 ? State.Trailer : State.BodyLength;
+  }
+
+  /**
+   * The rules escapes are decoded by, null for none. E-05: CONNECT/STOMP/CONNECTED are never
+   * unescaped, unless the compatibility switch asks for it; the first CONNECT is read before
+   * any version is known, so it then gets the widest rules (1.2's).
+   */
+  private decodingVersion(): StompVersion | null {
+    if (!isUnescapedCommand(this.command)) return this.version;
+    return this.decodeConnectEscapes ? (this.version ?? '1.2') : null;
   }
 
   private recentValue(id: number, buf: Buffer, start: number, end: number): string {
