@@ -46,6 +46,9 @@
  *                              pipes the producer's bytes to the consumer), then the same
  *                              flow through coilmq (relay-1to1/coilmq, with its fraction of
  *                              the relay's rate). coilmq only.
+ *   relay-latency-2000         the same at a fixed 2,000 msg/s (latency-2000's flow): the
+ *                              latency floor of this load generator and loopback, then
+ *                              coilmq's. coilmq only.
  *   backlog-fill-drain         N x 1 KiB persistent messages into a queue with no consumer
  *                              (a receipt on every 1000th), the broker stopped (SIGTERM) and
  *                              started again on the same data, then drained by one consumer
@@ -815,6 +818,13 @@ const RELAY_FLOW: Omit<FlowParams, 'limits'> = {
   window: 1000,
 };
 
+/** relay-latency-2000: the flow of latency-2000 (a fixed 2,000 msg/s), through the relay. */
+const RELAY_LATENCY_FLOW: Omit<FlowParams, 'limits'> = {
+  ...RELAY_FLOW,
+  window: 10_000,
+  rate: 2000,
+};
+
 /**
  * The physical limit: a minimal TCP relay (its own Node process, as the broker has), which
  * forwards every byte of the second connection of a pair (the producer) to the first (the
@@ -860,8 +870,13 @@ async function startRelay(): Promise<{ pid: number; port: number; stop(): void }
 /**
  * relay-1to1: the 1 -> 1 flow through the relay, then the same flow through a fresh
  * coilmq ("relay-1to1/coilmq"), with coilmq's rate as a fraction of the relay's.
+ * relay-latency-2000: the same at a fixed 2,000 msg/s, for the latency floor (p99).
  */
-async function relayCase(env: Env, name: string): Promise<void> {
+async function relayCase(
+  env: Env,
+  name: string,
+  spec: Omit<FlowParams, 'limits'> = RELAY_FLOW,
+): Promise<void> {
   const relay = await startRelay();
   const meter = withMachineCpu(new ProcMeter(relay.pid));
   let relayRate: number;
@@ -869,7 +884,7 @@ async function relayCase(env: Env, name: string): Promise<void> {
     const result = await flow(
       targetOf(env.config, relay.port),
       meter.hooks,
-      flowParams(env.config, { ...RELAY_FLOW, relay: true }),
+      flowParams(env.config, { ...spec, relay: true }),
     );
     relayRate = result['']!.msgsPerSec;
     rows(env, name, result, meter, { target: 'relay' });
@@ -878,7 +893,7 @@ async function relayCase(env: Env, name: string): Promise<void> {
     relay.stop();
   }
   await againstBroker(env, `${name}/coilmq`, async (target, m) => {
-    const result = await flow(target, m.hooks, flowParams(env.config, RELAY_FLOW));
+    const result = await flow(target, m.hooks, flowParams(env.config, spec));
     const rate = result['']!.msgsPerSec;
     const fraction = round(rate / relayRate, 3);
     rows(env, `${name}/coilmq`, result, m, {
@@ -1107,6 +1122,11 @@ export const CASES: readonly CaseDef[] = [
   { name: 'idle-connections-2000', run: (e, n) => idleCase(e, n, 2000) },
   { name: 'slow-consumer-1g', run: (e, n) => slowConsumerCase(e, n) },
   { name: 'relay-1to1', coilmqOnly: true, run: (e, n) => relayCase(e, n) },
+  {
+    name: 'relay-latency-2000',
+    coilmqOnly: true,
+    run: (e, n) => relayCase(e, n, RELAY_LATENCY_FLOW),
+  },
   { name: 'backlog-fill-drain', run: (e, n) => backlogCase(e, n) },
   {
     name: 'persistent-receipt-1p/w100/inproc',

@@ -34,6 +34,13 @@ const CASES = [
   'slow-consumer-1g',
 ];
 
+/**
+ * The physical limit (coilmq rounds only: the cases start a bare Node TCP relay, run the flow
+ * through it, then through a fresh coilmq). Their rows are "<case>" (target relay) and
+ * "<case>/coilmq".
+ */
+const RELAY_CASES = ['relay-1to1', 'relay-latency-2000'];
+
 /** The rows those cases report (a case may report more than one). */
 const ROWS = [...CASES, 'idle-connections-2000/queue-1to1'];
 
@@ -84,9 +91,11 @@ interface Row {
   seconds?: number;
 }
 
-function runBench(env: Record<string, string>): Promise<Row[]> {
+function runBench(env: Record<string, string>, extra: readonly string[] = []): Promise<Row[]> {
+  const cases = [...CASES, ...extra];
+  const wanted = [...ROWS, ...extra, ...extra.map((c) => `${c}/coilmq`)];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/broker.ts', ...CASES], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/broker.ts', ...cases], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -103,7 +112,7 @@ function runBench(env: Record<string, string>): Promise<Row[]> {
       for (const line of out.split('\n')) {
         if (!line.startsWith('{')) continue;
         const r = JSON.parse(line) as Row & { bench?: string };
-        if (r.bench === 'broker' && ROWS.includes(r.case)) rows.push(r);
+        if (r.bench === 'broker' && wanted.includes(r.case)) rows.push(r);
       }
       resolve(rows);
     });
@@ -140,7 +149,12 @@ async function main(): Promise<void> {
         ).map((x) => ({ ...x, target: 'rabbitmq' })),
       );
       console.error(`# round ${r}/${rounds}: coilmq`);
-      rows.push(...(await runBench({})).map((x) => ({ ...x, target: 'coilmq' })));
+      rows.push(
+        ...(await runBench({}, RELAY_CASES)).map((x) => ({
+          ...x,
+          target: x.target === 'relay' ? 'relay' : 'coilmq',
+        })),
+      );
     }
   } finally {
     await rabbit?.stop();
@@ -196,6 +210,35 @@ async function main(): Promise<void> {
       `| ${m.label} | ${fmt(ra, m.digits)} | ${fmt(co, m.digits)} | ${ratio === undefined ? '-' : ratio.toFixed(2) + '×'} |`,
     );
   }
+  // The physical limit: the same flows through a bare relay, in the coilmq rounds.
+  const med = (name: string, target: string, field: 'msgsPerSec' | 'p99Ms'): number | undefined =>
+    median(rows.filter((x) => x.case === name && x.target === target).map((x) => x[field] ?? NaN));
+  const relayRate = med('relay-1to1', 'relay', 'msgsPerSec');
+  const relayCoilmq = med('relay-1to1/coilmq', 'coilmq', 'msgsPerSec');
+  const relayRabbit = med('transient-queue-1to1', 'rabbitmq', 'msgsPerSec');
+  const floor = med('relay-latency-2000', 'relay', 'p99Ms');
+  const floorCoilmq = med('relay-latency-2000/coilmq', 'coilmq', 'p99Ms');
+  const floorRabbit = med('latency-2000', 'rabbitmq', 'p99Ms');
+  const share = (x: number | undefined, of: number | undefined): string =>
+    x === undefined || !of ? '-' : `${((x / of) * 100).toFixed(1)} %`;
+  const above = (x: number | undefined): string =>
+    x === undefined || floor === undefined ? '-' : `+${fmt(x - floor, 2)}`;
+  summary.push({
+    physicalLimit: 'relay',
+    relayMsgsPerSec: relayRate,
+    coilmqMsgsPerSec: relayCoilmq,
+    coilmqFractionOfRelay: relayRate && relayCoilmq ? relayCoilmq / relayRate : undefined,
+    relayP99At2000: floor,
+    coilmqP99At2000: floorCoilmq,
+    rabbitP99At2000: floorRabbit,
+  });
+  lines.push(
+    '',
+    '| through a bare Node TCP relay (the floor) | relay | coilmq | coilmq vs relay | RabbitMQ | RabbitMQ vs relay |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| 1→1, 256 B, 1000 in flight: msgs/s | ${fmt(relayRate)} | ${fmt(relayCoilmq)} | ${share(relayCoilmq, relayRate)} | ${fmt(relayRabbit)} | ${share(relayRabbit, relayRate)} |`,
+    `| 1→1 at 2,000 msg/s: p99 ms | ${fmt(floor, 2)} | ${fmt(floorCoilmq, 2)} | ${above(floorCoilmq)} | ${fmt(floorRabbit, 2)} | ${above(floorRabbit)} |`,
+  );
   for (const s of summary) console.log(JSON.stringify({ bench: 'compare', ...s }));
   console.log('\n' + lines.join('\n'));
 }
