@@ -3,7 +3,7 @@
  * and the signals (SIGINT/SIGTERM stop, SIGHUP reloads). Signals are handled here, never in
  * the library.
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { rulesAuthorizer } from '../auth/acl.js';
@@ -14,7 +14,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { SqliteStore } from '../store/sqlite.js';
-import { removePidfile, writePidfile } from './pidfile.js';
+import { acquireLock, removePidfile, writePidfile } from './pidfile.js';
 
 /** Exit code after a second SIGINT/SIGTERM during a clean stop: 128 + SIGINT, as shells do. */
 export const EXIT_FORCED = 130;
@@ -179,6 +179,28 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     }
   }
 
+  // One broker per data directory: two writing the same database would deliver the same
+  // messages twice. The lock is taken before listening, like the pidfile.
+  const dataLock =
+    config.store.kind === 'sqlite' ? path.resolve(config.store.dataDir, 'coilmq.lock') : undefined;
+  if (dataLock !== undefined) {
+    let dirMade = true;
+    try {
+      mkdirSync(path.dirname(dataLock), { recursive: true });
+    } catch {
+      dirMade = false; // opening the store fails next, and says why
+    }
+    try {
+      if (dirMade) acquireLock(dataLock, `the data directory ${path.dirname(dataLock)}`);
+    } catch (err) {
+      if (pidfile !== undefined) removePidfile(pidfile);
+      complain((err as Error).message);
+      logger.fatal({ err, lock: dataLock }, 'cannot lock the data directory');
+      await flush();
+      return 1;
+    }
+  }
+
   let broker: Broker | undefined;
   let stopping: string | undefined;
   let finish: ((code: number) => void) | undefined;
@@ -188,6 +210,7 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     process.off('SIGTERM', onSigterm);
     process.off('SIGHUP', onSighup);
     if (pidfile !== undefined) removePidfile(pidfile);
+    if (dataLock !== undefined) removePidfile(dataLock);
   };
 
   const close = (b: Broker): void => {

@@ -1,0 +1,92 @@
+/**
+ * One broker per data directory. Two coilmq processes on the same SQLite database would
+ * both load its queues and deliver the same messages twice, so the second one refuses to
+ * start, naming the first; a lock left behind by a crash (SIGKILL) does not stop the next
+ * start, and a clean stop removes it.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { RawClient } from '../helpers/raw-client.js';
+import {
+  ensureBuilt,
+  freePort,
+  killAll,
+  spawnCoilmq,
+  startCoilmq,
+  tempDir,
+  within,
+} from '../helpers/coilmq-process.js';
+
+const dirs: string[] = [];
+const sockets: RawClient[] = [];
+
+before(ensureBuilt);
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+  killAll();
+});
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function dataDir(): string {
+  const d = tempDir('coilmq-lock-');
+  dirs.push(d);
+  return d;
+}
+
+/** A persistent SEND with a receipt, then a consumer that gets it back: the broker works. */
+async function roundTrip(port: number, body: string): Promise<void> {
+  const c = await RawClient.connect(port, '1.2');
+  sockets.push(c);
+  c.write(`SEND\ndestination:/queue/lock\nreceipt:r\n\n${body}\0`);
+  assert.equal((await c.next()).command, 'RECEIPT');
+  c.write('SUBSCRIBE\nid:s\ndestination:/queue/lock\n\n\0');
+  const m = await c.next();
+  assert.equal(m.command, 'MESSAGE');
+  assert.equal(m.body.toString(), body);
+}
+
+describe('data directory lock', () => {
+  test('a second coilmq on the same data directory exits 1, naming the first; the first keeps serving', async () => {
+    const dir = dataDir();
+    const first = await startCoilmq(dir);
+    const lock = path.join(dir, 'coilmq.lock');
+    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(first.child.pid));
+
+    const second = spawnCoilmq([
+      '-b',
+      '127.0.0.1',
+      '-p',
+      String(await freePort()),
+      '--ws-port',
+      '0',
+      '--data-dir',
+      dir,
+    ]);
+    const exit = await within(second.exited, 15_000, 'the second coilmq to exit');
+    assert.deepEqual(exit, { code: 1, signal: null });
+    assert.match(second.stderr(), /in use by another coilmq, process \d+/);
+    assert.match(second.stderr(), new RegExp(`process ${first.child.pid}\\b`));
+    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(first.child.pid), 'lock kept');
+
+    await roundTrip(first.port, 'still here');
+    assert.deepEqual(await first.kill('SIGTERM'), { code: 0, signal: null });
+    assert.equal(fs.existsSync(lock), false, 'a clean stop removes the lock');
+  });
+
+  test('a lock left by a SIGKILLed coilmq is stale: the next start takes it over', async () => {
+    const dir = dataDir();
+    const first = await startCoilmq(dir);
+    await first.kill('SIGKILL');
+    const lock = path.join(dir, 'coilmq.lock');
+    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(first.child.pid), 'left behind');
+
+    const next = await startCoilmq(dir);
+    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(next.child.pid));
+    await roundTrip(next.port, 'after the crash');
+    assert.deepEqual(await next.kill('SIGTERM'), { code: 0, signal: null });
+  });
+});
