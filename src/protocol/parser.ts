@@ -125,6 +125,11 @@ export interface ParserOptions extends Partial<FrameLimits> {
   decodeConnectEscapes?: boolean;
 }
 
+/** Remembered SEND heads (FrameParser.memo): largest, misses before a pause, its length. */
+const MEMO_MAX = 512;
+const MEMO_MISSES = 4;
+const MEMO_PAUSE = 256;
+
 const enum State {
   Idle,
   IdleCr,
@@ -186,6 +191,8 @@ export class FrameParser {
   private body: Buffer = EMPTY;
   private bodyFilled = 0;
   private bodyParts: Buffer[] = [];
+  /** The content-length of the frame being read, -1 for none (its body ends at a NUL). */
+  private contentLength = -1;
   private bodyPartsLength = 0;
 
   constructor(handler: ParserHandler, options: ParserOptions = {}) {
@@ -241,6 +248,8 @@ export class FrameParser {
   private parse(chunk: Buffer): void {
     const len = chunk.length;
     let pos = 0;
+    // A head that began in an earlier chunk is not in this one to be remembered.
+    if (this.state === State.Command || this.state === State.Headers) this.frameSplit = true;
     while (pos < len) {
       switch (this.state) {
         case State.Idle: {
@@ -252,9 +261,13 @@ export class FrameParser {
           } else if (b === CR) {
             pos++;
             this.state = State.IdleCr;
+          } else if (this.memoLength > 0 && this.reuseHead(chunk, pos, len)) {
+            pos += this.memoLength;
           } else {
             this.state = State.Command;
             this.frameBytes = 0;
+            this.frameStart = pos;
+            this.frameSplit = false;
           }
           break;
         }
@@ -330,6 +343,7 @@ export class FrameParser {
   }
 
   private appendLine(src: Buffer, start: number, end: number): void {
+    this.frameSplit = true;
     const need = this.lineLength + (end - start);
     if (need > this.line.length) {
       let size = this.line.length === 0 ? 256 : this.line.length * 2;
@@ -366,7 +380,72 @@ export class FrameParser {
       this.onLine(chunk, pos, lf);
       pos = lf + 1;
     } while (pos < len && this.state === State.Headers);
+    if (this.state > State.Headers && !this.frameSplit) this.rememberHead(chunk, pos);
     return pos;
+  }
+
+  /*
+   * A producer sends the same head frame after frame: same command, same destination, same
+   * headers, same content-length. The last SEND head read in one piece is kept (memo*), and
+   * a frame that starts with exactly those bytes, under the same version, is known to parse
+   * to the same command and headers: one native compare replaces reading its lines. Heads
+   * that keep changing (a receipt id per frame, say) stop being remembered for a while
+   * after a few misses, so they cost little more than before.
+   */
+  private memo: Buffer = EMPTY;
+  private memoLength = 0;
+  private memoCommand = '';
+  private memoHeaders: readonly string[] = [];
+  private memoPlain = false;
+  private memoContentLength = -1;
+  private memoVersion: StompVersion | null = null;
+  private memoMisses = 0;
+  /** Frames to let go by without a memo, after too many misses. */
+  private memoPause = 0;
+  /** Where in the chunk the frame being read began, and whether its head spans chunks. */
+  private frameStart = 0;
+  private frameSplit = false;
+
+  /** The frame at chunk[pos] has the remembered head: takes it as read; false if it does not. */
+  private reuseHead(chunk: Buffer, pos: number, len: number): boolean {
+    const n = this.memoLength;
+    if (
+      len - pos >= n &&
+      this.version === this.memoVersion &&
+      chunk.compare(this.memo, 0, n, pos, pos + n) === 0
+    ) {
+      this.memoMisses = 0;
+      this.command = this.memoCommand;
+      this.headers = this.memoHeaders.slice();
+      this.plain = this.memoPlain;
+      this.frameBytes = n;
+      this.startBody(this.memoContentLength);
+      return true;
+    }
+    if (++this.memoMisses >= MEMO_MISSES) {
+      this.memoLength = 0;
+      this.memoMisses = 0;
+      this.memoPause = MEMO_PAUSE;
+    }
+    return false;
+  }
+
+  /** Remembers the head just read, chunk[frameStart, end), if it is a SEND's and small. */
+  private rememberHead(chunk: Buffer, end: number): void {
+    if (this.memoPause > 0) {
+      this.memoPause--;
+      return;
+    }
+    const n = end - this.frameStart;
+    if (this.command !== 'SEND' || n > MEMO_MAX) return;
+    if (this.memo.length < n) this.memo = Buffer.allocUnsafe(MEMO_MAX);
+    chunk.copy(this.memo, 0, this.frameStart, end);
+    this.memoLength = n;
+    this.memoCommand = this.command;
+    this.memoHeaders = this.headers.slice();
+    this.memoPlain = this.plain;
+    this.memoContentLength = this.contentLength;
+    this.memoVersion = this.version;
   }
 
   /** Continues a line that began in an earlier chunk; returns the position after it. */
@@ -509,6 +588,12 @@ export class FrameParser {
         break;
       }
     }
+    this.contentLength = contentLength;
+    this.startBody(contentLength);
+  }
+
+  /** After the head: the body, of contentLength bytes, or up to a NUL if that is -1. */
+  private startBody(contentLength: number): void {
     if (contentLength < 0) {
       this.state = State.BodyNul;
       return;
