@@ -297,7 +297,7 @@ export class Broker {
    * Makes a message from a SEND: `destination` first, then every user header in order
    * (SD-03); headers only the broker may set are dropped (SD-06).
    */
-  createMessage(destination: string, f: Frame): Message {
+  createMessage(destination: string, f: Frame, sender?: Connection): Message {
     const headers = ['destination', destination];
     const h = f.headers;
     for (let i = 0; i < h.length; i += 2) {
@@ -305,7 +305,8 @@ export class Broker {
     }
     const seq = ++this.messageSeq;
     // The destination comes from the frame's headers, so it is plain when they all are.
-    return new Message(seq, `${this.prefix}-${seq}`, destination, headers, f.body, f.plain);
+    const parts = sender?.commonCache.partsFor(headers, f.body.length, f.plain);
+    return new Message(seq, `${this.prefix}-${seq}`, destination, headers, f.body, f.plain, parts);
   }
 
   /** A message brought back from the store. */

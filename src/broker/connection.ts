@@ -1,5 +1,6 @@
 import { StompError } from '../errors.js';
 import {
+  CommonCache,
   encodeFrame,
   FRAME_END,
   headerText,
@@ -130,6 +131,12 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private endAfterReceipts = false;
   /** The frame being handled, for `receipt-id` on an ERROR it causes (ER-03). */
   currentFrame: Frame | undefined;
+  private lastCommon: CommonCache | undefined;
+
+  /** What this producer's next message may share with its last one; made at its first SEND. */
+  get commonCache(): CommonCache {
+    return (this.lastCommon ??= new CommonCache());
+  }
 
   constructor(broker: Broker, stream: ByteStream, id: string) {
     this.broker = broker;

@@ -120,7 +120,7 @@ function send(
   // SD-02: a transactional SEND takes effect at COMMIT. Its message is made then, so that
   // its place in the queue (seq) is where it is routed.
   if (ops !== undefined) ops.push({ kind: 'send', destination, frame: f });
-  else c.broker.route(c, c.broker.createMessage(destination, f));
+  else c.broker.route(c, c.broker.createMessage(destination, f, c));
 }
 
 const ACK_MODES: ReadonlySet<string> = new Set(['auto', 'client', 'client-individual']);
@@ -222,8 +222,9 @@ function takeTransaction(c: Connection, f: Frame) {
 function onCommit(c: Connection, f: Frame): void {
   // T-02: everything in the transaction takes effect now, in the order it was sent.
   for (const op of takeTransaction(c, f)) {
-    if (op.kind === 'send') c.broker.route(c, c.broker.createMessage(op.destination, op.frame));
-    else if (c.deliveries.get(op.delivery.ackId) === op.delivery) {
+    if (op.kind === 'send') {
+      c.broker.route(c, c.broker.createMessage(op.destination, op.frame, c));
+    } else if (c.deliveries.get(op.delivery.ackId) === op.delivery) {
       if (op.kind === 'ack') c.broker.ack(c, op.delivery);
       else c.broker.nack(c, op.delivery);
     }

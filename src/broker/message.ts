@@ -1,4 +1,4 @@
-import { SharedMessage } from '../protocol/encoder.js';
+import { SharedMessage, type CommonParts } from '../protocol/encoder.js';
 
 /** Header names only the broker may set on a MESSAGE; a SEND's copies are dropped (SD-06). */
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
@@ -28,7 +28,10 @@ export class Message {
   /** Written to the store and not yet removed from it. */
   stored = false;
 
-  /** `plain`: no header needs escaping (Frame.plain), so encoding skips the checks. */
+  /**
+   * `plain`: no header needs escaping (Frame.plain), so encoding skips the checks. `parts`:
+   * encoded common parts it may share with its producer's other messages (CommonCache).
+   */
   constructor(
     seq: number,
     id: string,
@@ -36,11 +39,12 @@ export class Message {
     headers: string[],
     body: Buffer,
     plain = false,
+    parts?: CommonParts,
   ) {
     this.seq = seq;
     this.id = id;
     this.destination = destination;
-    this.shared = new SharedMessage(headers, body, plain);
+    this.shared = new SharedMessage(headers, body, plain, parts);
   }
 
   get size(): number {

@@ -134,11 +134,62 @@ export function headerText(headers: readonly string[], version: StompVersion): H
   return { text: head.text, ascii: head.ascii };
 }
 
-/** The common part of a MESSAGE for one version: as text when ASCII, else as UTF-8 bytes. */
+/**
+ * The common part of a MESSAGE for one version: its text, and its bytes when it is not
+ * ASCII or when several messages share it (then a copy of bytes is cheaper than writing
+ * the string again).
+ */
 interface Common {
   readonly text: string;
   readonly bytes: Buffer | null;
   readonly length: number;
+}
+
+/** The common parts of a MESSAGE per version, made when first needed; shareable. */
+export class CommonParts {
+  c10: Common | null = null;
+  c11: Common | null = null;
+  c12: Common | null = null;
+  /** More than one message uses these parts. */
+  shared = false;
+}
+
+/**
+ * What a producer's next message can share with its last one. A producer's messages
+ * usually differ only in their bodies: when the headers (the same strings, as the parser
+ * hands out for repeated values) and the body length are the same as last time, and need
+ * no escaping, the encoded common part is the same, and is made once. Holds no body.
+ */
+export class CommonCache {
+  private headers: readonly string[] = [];
+  private bodyLength = -1;
+  private parts: CommonParts | null = null;
+
+  partsFor(headers: readonly string[], bodyLength: number, plain: boolean): CommonParts {
+    const last = this.parts;
+    if (
+      plain &&
+      last !== null &&
+      bodyLength === this.bodyLength &&
+      sameList(headers, this.headers)
+    ) {
+      last.shared = true;
+      return last;
+    }
+    const parts = new CommonParts();
+    if (plain) {
+      this.headers = headers;
+      this.bodyLength = bodyLength;
+      this.parts = parts;
+    }
+    return parts;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -153,29 +204,43 @@ export class SharedMessage {
   readonly body: Buffer;
   /** No header needs escaping in any version (Frame.plain). */
   private readonly plain: boolean;
-  private common10: Common | null = null;
-  private common11: Common | null = null;
-  private common12: Common | null = null;
+  private readonly parts: CommonParts;
 
-  constructor(headers: readonly string[], body: Buffer = EMPTY, plain = false) {
+  /** `parts`: from CommonCache.partsFor, when the caller may share them with other messages. */
+  constructor(
+    headers: readonly string[],
+    body: Buffer = EMPTY,
+    plain = false,
+    parts: CommonParts = new CommonParts(),
+  ) {
     this.headers = headers;
     this.body = body;
     this.plain = plain;
+    this.parts = parts;
   }
 
   private common(version: StompVersion): Common {
-    let c = version === '1.2' ? this.common12 : version === '1.1' ? this.common11 : this.common10;
-    if (c === null) {
-      const head = new Head('');
-      head.lines(this.headers, version, false, this.plain);
-      const text = head.text + 'content-length:' + this.body.length + '\n';
-      // Kept as a string when ASCII: a queue message is usually delivered once, and writing
-      // the string straight into the frame saves making a Buffer of it first.
-      const bytes = head.ascii ? null : Buffer.from(text);
+    const p = this.parts;
+    let c = version === '1.2' ? p.c12 : version === '1.1' ? p.c11 : p.c10;
+    if (c === null || (c.bytes === null && p.shared)) {
+      let text: string;
+      let ascii: boolean;
+      if (c === null) {
+        const head = new Head('');
+        head.lines(this.headers, version, false, this.plain);
+        text = head.text + 'content-length:' + this.body.length + '\n';
+        ascii = head.ascii;
+      } else {
+        text = c.text;
+        ascii = true;
+      }
+      // Kept as a string when ASCII and used once (a queue message is usually delivered
+      // once): writing it straight into the frame saves making a Buffer of it first.
+      const bytes = !ascii ? Buffer.from(text) : p.shared ? Buffer.from(text, 'latin1') : null;
       c = { text, bytes, length: bytes === null ? text.length : bytes.length };
-      if (version === '1.2') this.common12 = c;
-      else if (version === '1.1') this.common11 = c;
-      else this.common10 = c;
+      if (version === '1.2') p.c12 = c;
+      else if (version === '1.1') p.c11 = c;
+      else p.c10 = c;
     }
     return c;
   }
