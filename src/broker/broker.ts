@@ -298,15 +298,21 @@ export class Broker {
    * (SD-03); headers only the broker may set are dropped (SD-06).
    */
   createMessage(destination: string, f: Frame, sender?: Connection): Message {
+    const seq = ++this.messageSeq;
+    const id = `${this.prefix}-${seq}`;
+    // The destination comes from the frame's headers, so it is plain when they all are.
+    const plain = f.plain;
+    const template = plain ? sender?.template : undefined;
+    if (template?.reuse(f.headers, destination, f.body.length) === true) {
+      return new Message(seq, id, destination, template.headers, f.body, true, template.parts);
+    }
     const headers = ['destination', destination];
     const h = f.headers;
     for (let i = 0; i < h.length; i += 2) {
       if (!RESERVED_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
     }
-    const seq = ++this.messageSeq;
-    // The destination comes from the frame's headers, so it is plain when they all are.
-    const parts = sender?.commonCache.partsFor(headers, f.body.length, f.plain);
-    return new Message(seq, `${this.prefix}-${seq}`, destination, headers, f.body, f.plain, parts);
+    const parts = template?.remember(f.headers, destination, f.body.length, headers);
+    return new Message(seq, id, destination, headers, f.body, plain, parts);
   }
 
   /** A message brought back from the store. */

@@ -1,6 +1,5 @@
 import { StompError } from '../errors.js';
 import {
-  CommonCache,
   encodeFrame,
   FRAME_END,
   headerText,
@@ -14,7 +13,7 @@ import type { ByteStream, StreamHandler } from '../transport/stream.js';
 import type { Broker } from './broker.js';
 import type { Queue } from './destination.js';
 import { dispatchFrame, SELF_RECEIPTING } from './handlers.js';
-import type { Message } from './message.js';
+import { MessageTemplate, type Message } from './message.js';
 import type { ConnectionInfo } from './options.js';
 import type { Store } from '../store/store.js';
 import { Delivery, type Subscription } from './subscription.js';
@@ -131,11 +130,11 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private endAfterReceipts = false;
   /** The frame being handled, for `receipt-id` on an ERROR it causes (ER-03). */
   currentFrame: Frame | undefined;
-  private lastCommon: CommonCache | undefined;
+  private lastSend: MessageTemplate | undefined;
 
   /** What this producer's next message may share with its last one; made at its first SEND. */
-  get commonCache(): CommonCache {
-    return (this.lastCommon ??= new CommonCache());
+  get template(): MessageTemplate {
+    return (this.lastSend ??= new MessageTemplate());
   }
 
   constructor(broker: Broker, stream: ByteStream, id: string) {

@@ -1,4 +1,4 @@
-import { SharedMessage, type CommonParts } from '../protocol/encoder.js';
+import { CommonParts, SharedMessage } from '../protocol/encoder.js';
 
 /** Header names only the broker may set on a MESSAGE; a SEND's copies are dropped (SD-06). */
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
@@ -30,7 +30,7 @@ export class Message {
 
   /**
    * `plain`: no header needs escaping (Frame.plain), so encoding skips the checks. `parts`:
-   * encoded common parts it may share with its producer's other messages (CommonCache).
+   * encoded common parts it may share with its producer's other messages (MessageTemplate).
    */
   constructor(
     seq: number,
@@ -56,4 +56,57 @@ export class Message {
     for (let i = 0; i < h.length; i += 2) if (h[i] === 'persistent') return h[i + 1] !== 'false';
     return true;
   }
+}
+
+/**
+ * What a producer's next message can share with its last one. A producer's messages usually
+ * differ only in their bodies: when a SEND has the same headers as the last (the same
+ * strings: the parser hands out one string for a repeated value), the same body length,
+ * and nothing that needs escaping, its message gets the same header list and the same
+ * encoded common part, made once. Holds no body.
+ */
+export class MessageTemplate {
+  private frameHeaders: readonly string[] = [];
+  private destination = '';
+  private bodyLength = -1;
+  /** The header list and common parts of the last message (valid after reuse() said true). */
+  headers: string[] = [];
+  parts: CommonParts = new CommonParts();
+  private known = false;
+
+  /** True when a SEND is like the last one: it may take `headers` and `parts` as they are. */
+  reuse(frameHeaders: readonly string[], destination: string, bodyLength: number): boolean {
+    if (
+      !this.known ||
+      bodyLength !== this.bodyLength ||
+      destination !== this.destination ||
+      !sameList(frameHeaders, this.frameHeaders)
+    ) {
+      return false;
+    }
+    this.parts.shared = true;
+    return true;
+  }
+
+  /** Remembers a plain SEND and the header list made from it; returns its new common parts. */
+  remember(
+    frameHeaders: readonly string[],
+    destination: string,
+    bodyLength: number,
+    headers: string[],
+  ): CommonParts {
+    this.frameHeaders = frameHeaders;
+    this.destination = destination;
+    this.bodyLength = bodyLength;
+    this.headers = headers;
+    this.parts = new CommonParts();
+    this.known = true;
+    return this.parts;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

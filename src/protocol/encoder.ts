@@ -155,44 +155,6 @@ export class CommonParts {
 }
 
 /**
- * What a producer's next message can share with its last one. A producer's messages
- * usually differ only in their bodies: when the headers (the same strings, as the parser
- * hands out for repeated values) and the body length are the same as last time, and need
- * no escaping, the encoded common part is the same, and is made once. Holds no body.
- */
-export class CommonCache {
-  private headers: readonly string[] = [];
-  private bodyLength = -1;
-  private parts: CommonParts | null = null;
-
-  partsFor(headers: readonly string[], bodyLength: number, plain: boolean): CommonParts {
-    const last = this.parts;
-    if (
-      plain &&
-      last !== null &&
-      bodyLength === this.bodyLength &&
-      sameList(headers, this.headers)
-    ) {
-      last.shared = true;
-      return last;
-    }
-    const parts = new CommonParts();
-    if (plain) {
-      this.headers = headers;
-      this.bodyLength = bodyLength;
-      this.parts = parts;
-    }
-    return parts;
-  }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
  * A MESSAGE whose common part (destination, user headers, content-length) is encoded
  * once per protocol version and shared by every delivery, so that a topic with many
  * subscribers escapes and measures headers once. Each delivery adds only its own
