@@ -14,7 +14,8 @@ import type { LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { SqliteStore } from '../store/sqlite.js';
-import { acquireLock, removePidfile, writePidfile } from './pidfile.js';
+import { DataDirLock } from './datalock.js';
+import { removePidfile, writePidfile } from './pidfile.js';
 
 /** Exit code after a second SIGINT/SIGTERM during a clean stop: 128 + SIGINT, as shells do. */
 export const EXIT_FORCED = 130;
@@ -179,23 +180,22 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     }
   }
 
-  // One broker per data directory: two writing the same database would deliver the same
-  // messages twice. The lock is taken before listening, like the pidfile.
-  const dataLock =
-    config.store.kind === 'sqlite' ? path.resolve(config.store.dataDir, 'coilmq.lock') : undefined;
-  if (dataLock !== undefined) {
+  // One broker per data directory (DataDirLock), taken before listening, like the pidfile.
+  let dataLock: DataDirLock | undefined;
+  if (config.store.kind === 'sqlite') {
+    const dir = path.resolve(config.store.dataDir);
     let dirMade = true;
     try {
-      mkdirSync(path.dirname(dataLock), { recursive: true });
+      mkdirSync(dir, { recursive: true });
     } catch {
       dirMade = false; // opening the store fails next, and says why
     }
     try {
-      if (dirMade) acquireLock(dataLock, `the data directory ${path.dirname(dataLock)}`);
+      if (dirMade) dataLock = DataDirLock.acquire(dir);
     } catch (err) {
       if (pidfile !== undefined) removePidfile(pidfile);
       complain((err as Error).message);
-      logger.fatal({ err, lock: dataLock }, 'cannot lock the data directory');
+      logger.fatal({ err, dataDir: dir }, 'cannot lock the data directory');
       await flush();
       return 1;
     }
@@ -210,7 +210,7 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     process.off('SIGTERM', onSigterm);
     process.off('SIGHUP', onSighup);
     if (pidfile !== undefined) removePidfile(pidfile);
-    if (dataLock !== undefined) removePidfile(dataLock);
+    dataLock?.release();
   };
 
   const close = (b: Broker): void => {

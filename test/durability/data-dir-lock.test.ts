@@ -1,8 +1,9 @@
 /**
  * One broker per data directory. Two coilmq processes on the same SQLite database would
  * both load its queues and deliver the same messages twice, so the second one refuses to
- * start, naming the first; a lock left behind by a crash (SIGKILL) does not stop the next
- * start, and a clean stop removes it.
+ * start, naming the first. The lock is the operating system's (an exclusive SQLite lock on
+ * coilmq.lock): a crash (SIGKILL) releases it, so the next start goes ahead; a clean stop
+ * removes the owner file that names the holder.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,39 +54,46 @@ describe('data directory lock', () => {
   test('a second coilmq on the same data directory exits 1, naming the first; the first keeps serving', async () => {
     const dir = dataDir();
     const first = await startCoilmq(dir);
-    const lock = path.join(dir, 'coilmq.lock');
-    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(first.child.pid));
+    const owner = path.join(dir, 'coilmq.lock.owner');
+    assert.equal(fs.readFileSync(owner, 'utf8').trim(), String(first.child.pid));
 
-    const second = spawnCoilmq([
-      '-b',
-      '127.0.0.1',
-      '-p',
-      String(await freePort()),
-      '--ws-port',
-      '0',
-      '--data-dir',
-      dir,
-    ]);
-    const exit = await within(second.exited, 15_000, 'the second coilmq to exit');
-    assert.deepEqual(exit, { code: 1, signal: null });
-    assert.match(second.stderr(), /in use by another coilmq, process \d+/);
-    assert.match(second.stderr(), new RegExp(`process ${first.child.pid}\\b`));
-    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(first.child.pid), 'lock kept');
+    // Several at once: none of them may get in while the first runs.
+    const others = await Promise.all(
+      [1, 2, 3].map(async () =>
+        spawnCoilmq([
+          '-b',
+          '127.0.0.1',
+          '-p',
+          String(await freePort()),
+          '--ws-port',
+          '0',
+          '--data-dir',
+          dir,
+        ]),
+      ),
+    );
+    for (const other of others) {
+      const exit = await within(other.exited, 15_000, 'the second coilmq to exit');
+      assert.deepEqual(exit, { code: 1, signal: null });
+      assert.match(other.stderr(), /in use by another coilmq, process \d+/);
+      assert.match(other.stderr(), new RegExp(`process ${first.child.pid}\\b`));
+    }
+    assert.equal(fs.readFileSync(owner, 'utf8').trim(), String(first.child.pid), 'owner kept');
 
     await roundTrip(first.port, 'still here');
     assert.deepEqual(await first.kill('SIGTERM'), { code: 0, signal: null });
-    assert.equal(fs.existsSync(lock), false, 'a clean stop removes the lock');
+    assert.equal(fs.existsSync(owner), false, 'a clean stop removes the owner file');
   });
 
-  test('a lock left by a SIGKILLed coilmq is stale: the next start takes it over', async () => {
+  test('a SIGKILLed coilmq holds nothing: the next start on its data directory goes ahead', async () => {
     const dir = dataDir();
     const first = await startCoilmq(dir);
     await first.kill('SIGKILL');
-    const lock = path.join(dir, 'coilmq.lock');
-    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(first.child.pid), 'left behind');
+    const owner = path.join(dir, 'coilmq.lock.owner');
+    assert.equal(fs.readFileSync(owner, 'utf8').trim(), String(first.child.pid), 'left behind');
 
     const next = await startCoilmq(dir);
-    assert.equal(fs.readFileSync(lock, 'utf8').trim(), String(next.child.pid));
+    assert.equal(fs.readFileSync(owner, 'utf8').trim(), String(next.child.pid));
     await roundTrip(next.port, 'after the crash');
     assert.deepEqual(await next.kill('SIGTERM'), { code: 0, signal: null });
   });
