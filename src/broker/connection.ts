@@ -554,7 +554,11 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
   private flushSlab(): void {
     const n = this.slabEnd - this.slabStart;
     this.slabBytes += n;
-    this.stream.write(this.slab.subarray(this.slabStart, this.slabEnd));
+    const part = this.slab.subarray(this.slabStart, this.slabEnd);
+    // The stream holds what it is given until it is sent, and a view holds its whole slab:
+    // a little of a big slab is copied out, so that a consumer that stops reading holds at
+    // most twice what it has unsent, not a slab per turn.
+    this.stream.write(n * 2 < this.slab.length ? Buffer.from(part) : part);
     this.slabStart = this.slabEnd;
   }
 
@@ -620,7 +624,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     } else {
       // A large body is written as it is, after its own head, rather than copied into one
       // buffer per delivery: the corked socket still sends head, body and NUL together.
-      this.write(shared.encodeHead(this.version!, head, own.ascii));
+      this.write(shared.encodeHeadWith(this.version!, head, own.ascii));
       this.write(shared.body);
       this.write(FRAME_END);
     }

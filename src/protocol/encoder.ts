@@ -35,8 +35,21 @@ type Latin1Write = (this: Buffer, text: string, offset: number, length: number) 
  * call: with two strings written per MESSAGE that was about a tenth of the broker's CPU on
  * a busy queue. Used when present, with Buffer#write as the fallback.
  */
-const nativeLatin1Write = (Buffer.prototype as unknown as { latin1Write?: Latin1Write })
-  .latin1Write;
+const nativeLatin1Write = checkedLatin1Write(
+  (Buffer.prototype as unknown as { latin1Write?: Latin1Write }).latin1Write,
+);
+
+/** The method if it does here what Buffer#write does (it is not part of Node's documented API). */
+function checkedLatin1Write(f: Latin1Write | undefined): Latin1Write | undefined {
+  if (typeof f !== 'function') return undefined;
+  try {
+    const b = Buffer.alloc(6, 0x2e);
+    const n = f.call(b, 'abc\u00e9', 1, 4);
+    return n === 4 && b.toString('latin1') === '.abc\u00e9.' ? f : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Writes text (every char below 256; ASCII here) into out at pos; returns the bytes written. */
 function writeLatin1(out: Buffer, text: string, pos: number, length: number): number {
@@ -259,7 +272,14 @@ export class SharedMessage {
    * The frame up to and including the blank line, for a caller that writes the shared body
    * and FRAME_END after it itself: a large body is then never copied per delivery.
    */
-  encodeHead(version: StompVersion, head: string, ascii: boolean): Buffer {
+  encodeHead(version: StompVersion, perDelivery: readonly string[]): Buffer {
+    const head = new Head('MESSAGE\n');
+    head.lines(perDelivery, version, false);
+    return this.encodeHeadWith(version, head.text, head.ascii);
+  }
+
+  /** encodeHead, with the delivery's own lines made by the caller (see encodeWith). */
+  encodeHeadWith(version: StompVersion, head: string, ascii: boolean): Buffer {
     const common = this.common(version);
     const headLength = ascii ? head.length : Buffer.byteLength(head);
     const out = Buffer.allocUnsafe(headLength + common.length + 1);

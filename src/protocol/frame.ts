@@ -9,7 +9,7 @@ export class Frame {
   headers: string[];
   body: Buffer;
   /**
-   * Every header name and value is printable ASCII without ':', '\\', CR or LF, so it is
+   * Every header name and value is ASCII without ':', '\\', CR or LF, so it is
    * written the same in every version, without escaping (E-04). The parser knows it from its
    * one pass over the bytes; a frame built otherwise says false and is checked when encoded.
    */

@@ -110,6 +110,11 @@ const HEADER_NAMES = new Vocabulary([
   'correlation-id',
 ]);
 
+/** The names whose values FrameParser.recentValue never keeps, and the longest it keeps. */
+const LOGIN = HEADER_NAMES.words.indexOf('login');
+const PASSCODE = HEADER_NAMES.words.indexOf('passcode');
+const RECENT_MAX = 256;
+
 /** What the parser hands its frames and heart-beats to. */
 export interface ParserHandler {
   onFrame(frame: Frame): void;
@@ -629,7 +634,8 @@ export class FrameParser {
       if (i === n) return last;
     }
     const value = buf.toString('latin1', start, end);
-    this.recent[id] = value;
+    // Credentials are not kept for the connection's life, nor values long enough to matter.
+    if (n <= RECENT_MAX && id !== LOGIN && id !== PASSCODE) this.recent[id] = value;
     return value;
   }
 

@@ -270,8 +270,12 @@ describe('SharedMessage.encodeHead (large bodies written without a copy)', () =>
       body[100] = 0; // B-02: a NUL inside the body
       const m = new SharedMessage(['destination', '/queue/a', 'k', 'v:1\n2'], body);
       const per = ['subscription', 's', 'message-id', 'm-1', 'ack', '7'];
+      assert.deepEqual(
+        Buffer.concat([m.encodeHead(version, per), body, FRAME_END]),
+        m.encode(version, per),
+      );
       const own = headerText(per, version);
-      const head = m.encodeHead(version, 'MESSAGE\n' + own.text, own.ascii);
+      const head = m.encodeHeadWith(version, 'MESSAGE\n' + own.text, own.ascii);
       assert.deepEqual(Buffer.concat([head, body, FRAME_END]), m.encode(version, per));
     });
   }
