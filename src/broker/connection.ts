@@ -548,7 +548,7 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
       this.write(shared.encodeWith(version, head, ascii));
       return;
     }
-    if (this.slab.length - this.slabEnd < size) this.newSlab();
+    if (this.slab.length - this.slabEnd < size) this.newSlab(size);
     this.slabEnd = shared.encodeInto(this.slab, this.slabEnd, version, head, headLength, ascii);
     this.wroteSinceBeat = true;
     if (this.unsentBytes >= this.broker.options.highWaterMark) {
@@ -569,10 +569,10 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     this.slabStart = this.slabEnd;
   }
 
-  /** Hands what the slab holds to the stream, then starts a slab with room for more. */
-  private newSlab(): void {
+  /** Hands what the slab holds to the stream, then starts a slab with room for `need` bytes. */
+  private newSlab(need: number): void {
     if (this.slabEnd > this.slabStart) this.flushSlab();
-    this.slab = Buffer.allocUnsafe(this.slabSize);
+    this.slab = Buffer.allocUnsafe(Math.max(need, this.slabSize));
     this.slabStart = this.slabEnd = 0;
   }
 
