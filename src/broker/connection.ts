@@ -561,11 +561,10 @@ export class Connection implements ParserHandler, StreamHandler, ConnectionInfo 
     const n = this.slabEnd - this.slabStart;
     this.slabBytes += n;
     const part = this.slab.subarray(this.slabStart, this.slabEnd);
-    // The stream holds what it is given until it is sent, and a view holds its whole slab:
-    // a little of a big slab (not from the pool) is copied out, so that a consumer that stops
-    // reading holds at most about twice what it has unsent, not a slab per turn.
-    const copy = n * 2 < this.slab.length && this.slab.length > SLAB_MIN;
-    this.stream.write(copy ? Buffer.from(part) : part);
+    // The stream holds what it is given until it is sent, and a view holds its whole slab
+    // (or its share of Node's pool): a little of a slab is copied out, so that a consumer
+    // that stops reading holds about what it has unsent, not a slab per turn.
+    this.stream.write(n * 2 < this.slab.length ? Buffer.from(part) : part);
     this.slabStart = this.slabEnd;
   }
 

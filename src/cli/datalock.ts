@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { removePidfile } from './pidfile.js';
@@ -26,11 +26,28 @@ export class DataDirLock {
     // timeout 0: a held lock is an answer, not something to wait for.
     const db = new Database(file, { timeout: 0 });
     try {
+      // SQLite opens a file it cannot write read-only, and then BEGIN EXCLUSIVE takes only a
+      // shared lock, which any number of processes can hold.
+      accessSync(file, constants.W_OK);
+    } catch (err) {
+      db.close();
+      throw new Error(`cannot lock the data directory ${dir}: ${file} is not writable`, {
+        cause: err,
+      });
+    }
+    try {
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
     } catch (err) {
       db.close();
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB') {
+        throw new Error(
+          `cannot lock the data directory ${dir}: ${file} is not a lock coilmq made; remove it`,
+          { cause: err },
+        );
+      }
+      if (code !== 'SQLITE_BUSY') throw err;
       let owner = '';
       try {
         const pid = readFileSync(ownerFile, 'utf8').trim();

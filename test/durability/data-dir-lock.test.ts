@@ -97,4 +97,23 @@ describe('data directory lock', () => {
     await roundTrip(next.port, 'after the crash');
     assert.deepEqual(await next.kill('SIGTERM'), { code: 0, signal: null });
   });
+
+  test('a coilmq.lock that is not a lock coilmq made stops the start, naming the file', async () => {
+    const dir = dataDir();
+    const lock = path.join(dir, 'coilmq.lock');
+    fs.writeFileSync(lock, '12345\n');
+    const p = spawnCoilmq([
+      '-b',
+      '127.0.0.1',
+      '-p',
+      String(await freePort()),
+      '--ws-port',
+      '0',
+      '--data-dir',
+      dir,
+    ]);
+    assert.deepEqual(await within(p.exited, 15_000, 'coilmq to exit'), { code: 1, signal: null });
+    assert.ok(p.stderr().includes(`${lock} is not a lock coilmq made`), p.stderr());
+    assert.equal(fs.readFileSync(lock, 'utf8'), '12345\n', 'left as it was');
+  });
 });
