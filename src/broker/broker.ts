@@ -558,6 +558,7 @@ export class Broker {
     listeners.dropHttp();
     await listeners.closed;
     // Pending commits finish (and their receipts have gone out) before the store closes.
+    for (const q of this.queues.values()) q.stop();
     if (this.store !== undefined && this.storeOpen) {
       this.storeOpen = false;
       await this.store.close();

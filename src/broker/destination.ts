@@ -40,6 +40,9 @@ abstract class BaseDestination {
   }
 }
 
+/** How long a queue waits before reading from the store again after a read failed. */
+const PAGE_RETRY_MS = 1000;
+
 /**
  * Point-to-point: each message goes to exactly one subscription and is kept until a
  * consumer takes it (and, for client acks, acknowledges it). FIFO, so each producer's
@@ -66,6 +69,9 @@ export class Queue extends BaseDestination {
   private paging = false;
   /** Messages ever left on disk by enqueue: tells a short page from a store that has no more. */
   private spilled = 0;
+  /** A page-in that failed is tried again after PAGE_RETRY_MS. */
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(name: string, scheduler: SubscriberScheduler, limits: QueueLimits, pager: Pager) {
     super(name);
@@ -148,13 +154,20 @@ export class Queue extends BaseDestination {
   }
 
   private pageIn(): void {
+    if (this.stopped) return;
     this.paging = true;
     const want = this.pageSize;
     const spilledBefore = this.spilled;
     this.pager(this.name, this.lastSeqInMemory, want, (result) => {
       this.paging = false;
       if (result instanceof Error) {
-        // The messages stay on disk; the next dispatch tries again.
+        // The messages stay on disk. Try again soon: a consumer may be waiting with nothing
+        // else coming (no new message, no ack) that would make the queue dispatch again.
+        this.retry ??= setTimeout(() => {
+          this.retry = undefined;
+          this.dispatch();
+        }, PAGE_RETRY_MS);
+        this.retry.unref();
         return;
       }
       for (const m of result) {
@@ -167,6 +180,12 @@ export class Queue extends BaseDestination {
       if (result.length < want && this.spilled === spilledBefore) this.onDisk = 0;
       if (result.length > 0 || this.onDisk > 0) this.dispatch();
     });
+  }
+
+  /** The broker is closing: no more reads from the store. */
+  stop(): void {
+    clearTimeout(this.retry);
+    this.stopped = true;
   }
 
   /** Hands messages to ready subscriptions until there are no messages or no takers. */
