@@ -72,13 +72,11 @@ export class MessageTemplate {
   /** The header list and common parts of the last message (valid after reuse() said true). */
   headers: string[] = [];
   parts: CommonParts = new CommonParts();
-  private known = false;
 
   /** True when a SEND is like the last one: it may take `headers` and `parts` as they are. */
   reuse(frameHeaders: readonly string[], destination: string, bodyLength: number): boolean {
     if (
-      !this.known ||
-      bodyLength !== this.bodyLength ||
+      bodyLength !== this.bodyLength || // -1 until a SEND is remembered
       destination !== this.destination ||
       !sameList(frameHeaders, this.frameHeaders)
     ) {
@@ -100,7 +98,6 @@ export class MessageTemplate {
     this.bodyLength = bodyLength;
     this.headers = headers;
     this.parts = new CommonParts();
-    this.known = true;
     return this.parts;
   }
 }

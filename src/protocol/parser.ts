@@ -399,7 +399,6 @@ export class FrameParser {
    */
   private memo: Buffer = EMPTY;
   private memoLength = 0;
-  private memoCommand = '';
   private memoHeaders: readonly string[] = [];
   private memoPlain = false;
   private memoContentLength = -1;
@@ -420,7 +419,7 @@ export class FrameParser {
       chunk.compare(this.memo, 0, n, pos, pos + n) === 0
     ) {
       this.memoMisses = 0;
-      this.command = this.memoCommand;
+      this.command = 'SEND'; // only SEND heads are remembered
       this.headers = this.memoHeaders.slice();
       this.plain = this.memoPlain;
       this.frameBytes = n;
@@ -446,7 +445,6 @@ export class FrameParser {
     if (this.memo.length < n) this.memo = Buffer.allocUnsafe(MEMO_MAX);
     chunk.copy(this.memo, 0, this.frameStart, end);
     this.memoLength = n;
-    this.memoCommand = this.command;
     this.memoHeaders = this.headers.slice();
     this.memoPlain = this.plain;
     this.memoContentLength = this.contentLength;

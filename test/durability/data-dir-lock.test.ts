@@ -5,7 +5,7 @@
  * coilmq.lock): a crash (SIGKILL) releases it, so the next start goes ahead; a clean stop
  * removes the owner file that names the holder.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,35 +13,18 @@ import { RawClient } from '../helpers/raw-client.js';
 import {
   ensureBuilt,
   freePort,
-  killAll,
+  processTestScope,
   spawnCoilmq,
   startCoilmq,
-  tempDir,
   within,
 } from '../helpers/coilmq-process.js';
 
-const dirs: string[] = [];
-const sockets: RawClient[] = [];
-
+const { dataDir, track } = processTestScope('coilmq-lock-');
 before(ensureBuilt);
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-  killAll();
-});
-after(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = tempDir('coilmq-lock-');
-  dirs.push(d);
-  return d;
-}
 
 /** A persistent SEND with a receipt, then a consumer that gets it back: the broker works. */
 async function roundTrip(port: number, body: string): Promise<void> {
-  const c = await RawClient.connect(port, '1.2');
-  sockets.push(c);
+  const c = track(await RawClient.connect(port, '1.2'));
   c.write(`SEND\ndestination:/queue/lock\nreceipt:r\n\n${body}\0`);
   assert.equal((await c.next()).command, 'RECEIPT');
   c.write('SUBSCRIBE\nid:s\ndestination:/queue/lock\n\n\0');

@@ -9,7 +9,7 @@
  *   the connection closes, with a log line saying why; what was receipted before stays and
  *   comes back after a restart; other connections carry on.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -21,35 +21,16 @@ import { RawClient } from '../helpers/raw-client.js';
 import {
   ensureBuilt,
   freePort,
-  killAll,
+  processTestScope,
   spawnCoilmq,
-  tempDir,
   within,
   type CoilmqProcess,
 } from '../helpers/coilmq-process.js';
 
-const sockets: RawClient[] = [];
-const dirs: string[] = [];
-
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-  killAll();
-});
-
-after(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = tempDir('coilmq-fail-');
-  dirs.push(d);
-  return d;
-}
+const { dataDir, track, closeSockets } = processTestScope('coilmq-fail-');
 
 async function connect(port: number): Promise<RawClient> {
-  const c = await RawClient.connect(port, '1.2');
-  sockets.push(c);
-  return c;
+  return track(await RawClient.connect(port, '1.2'));
 }
 
 /** Nothing accepts connections on the port. */
@@ -272,7 +253,7 @@ const BIG = 1024 * 1024;
 describe('a full disk (SqliteStore maxPageCount)', () => {
   const brokers: Broker[] = [];
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
+    closeSockets();
     for (const b of brokers.splice(0)) await b.close().catch(() => undefined);
   });
 
@@ -341,7 +322,7 @@ describe('a full disk (SqliteStore maxPageCount)', () => {
     assert.equal(broker.stats().connections, 2);
 
     // Restart (on a store without the limit): the ten receipted messages, in order, intact.
-    for (const s of sockets.splice(0)) s.destroy();
+    closeSockets();
     await broker.close().catch(() => undefined);
     brokers.length = 0;
     const again = await startBroker({

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -127,6 +128,47 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 /** A fresh temporary directory, for a data directory. */
 export function tempDir(prefix = 'coilmq-durability-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** What a test file that starts coilmq processes cleans up (see processTestScope). */
+export interface ProcessTestScope {
+  /** A new temporary data directory, removed after the file's tests. */
+  dataDir(): string;
+  /** Destroys `s` at the end of the test (or at closeSockets). */
+  track<T extends { destroy(): void }>(s: T): T;
+  /** Destroys every tracked socket now. */
+  closeSockets(): void;
+}
+
+/**
+ * Registers the file's clean-up: after each test its tracked sockets are destroyed and every
+ * coilmq it started is killed; after the file, its data directories are removed.
+ */
+export function processTestScope(prefix: string): ProcessTestScope {
+  const dirs: string[] = [];
+  const sockets: Array<{ destroy(): void }> = [];
+  const closeSockets = (): void => {
+    for (const s of sockets.splice(0)) s.destroy();
+  };
+  afterEach(() => {
+    closeSockets();
+    killAll();
+  });
+  after(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    dataDir() {
+      const d = tempDir(prefix);
+      dirs.push(d);
+      return d;
+    },
+    track(s) {
+      sockets.push(s);
+      return s;
+    },
+    closeSockets,
+  };
 }
 
 /**
