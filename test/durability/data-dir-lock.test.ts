@@ -17,10 +17,17 @@ import {
   spawnCoilmq,
   startCoilmq,
   within,
+  type CoilmqProcess,
 } from '../helpers/coilmq-process.js';
 
 const { dataDir, track } = processTestScope('coilmq-lock-');
 before(ensureBuilt);
+
+/** Starts coilmq on `dir` on a free port, without waiting for it (it may refuse to start). */
+async function spawnOn(dir: string): Promise<CoilmqProcess> {
+  const port = await freePort();
+  return spawnCoilmq(['-b', '127.0.0.1', '-p', String(port), '--ws-port', '0', '--data-dir', dir]);
+}
 
 /** A persistent SEND with a receipt, then a consumer that gets it back: the broker works. */
 async function roundTrip(port: number, body: string): Promise<void> {
@@ -41,20 +48,7 @@ describe('data directory lock', () => {
     assert.equal(fs.readFileSync(owner, 'utf8').trim(), String(first.child.pid));
 
     // Several at once: none of them may get in while the first runs.
-    const others = await Promise.all(
-      [1, 2, 3].map(async () =>
-        spawnCoilmq([
-          '-b',
-          '127.0.0.1',
-          '-p',
-          String(await freePort()),
-          '--ws-port',
-          '0',
-          '--data-dir',
-          dir,
-        ]),
-      ),
-    );
+    const others = await Promise.all([1, 2, 3].map(() => spawnOn(dir)));
     for (const other of others) {
       const exit = await within(other.exited, 15_000, 'the second coilmq to exit');
       assert.deepEqual(exit, { code: 1, signal: null });
@@ -85,16 +79,7 @@ describe('data directory lock', () => {
     const dir = dataDir();
     const lock = path.join(dir, 'coilmq.lock');
     fs.writeFileSync(lock, '12345\n');
-    const p = spawnCoilmq([
-      '-b',
-      '127.0.0.1',
-      '-p',
-      String(await freePort()),
-      '--ws-port',
-      '0',
-      '--data-dir',
-      dir,
-    ]);
+    const p = await spawnOn(dir);
     assert.deepEqual(await within(p.exited, 15_000, 'coilmq to exit'), { code: 1, signal: null });
     assert.ok(p.stderr().includes(`${lock} is not a lock coilmq made`), p.stderr());
     assert.equal(fs.readFileSync(lock, 'utf8'), '12345\n', 'left as it was');
