@@ -8,9 +8,9 @@
  *
  * Encode cases: encodeFrame on a SEND with the four common headers (what a client
  * writes); then the same MESSAGE bytes built two ways: encodeFrame on a complete frame
- * (the four plus subscription, message-id and ack), and SharedMessage.encode adding only
- * those per-delivery headers to a cached common part, as the broker's deliveries do.
- * Message ids vary from frame to frame, as they would.
+ * (the four plus subscription, message-id and ack), and SharedMessage.encodeWith adding
+ * only those per-delivery header lines (made by encodeLines) to a cached common part, as
+ * the broker's deliveries do. Message ids vary from frame to frame, as they would.
  *
  *   node --import tsx bench/codec.ts        # this benchmark alone
  *   npm run bench -- codec                  # through bench/run.ts
@@ -18,6 +18,7 @@
 import { Buffer } from 'node:buffer';
 import {
   encodeFrame,
+  encodeLines,
   Frame,
   FrameParser,
   SharedMessage,
@@ -140,11 +141,16 @@ async function encodeCases(ctx: BenchContext, label: string, size: number): Prom
     messages.push(new Frame('MESSAGE', [...d, ...commonHeaders(0, size)], body));
   }
   const shared = new SharedMessage(commonHeaders(0, size), body);
+  /** One delivery: its own lines encoded, then the frame around the shared common part. */
+  const deliver = (perDelivery: readonly string[]): Buffer => {
+    const own = encodeLines(perDelivery, VERSION);
+    return shared.encodeWith(VERSION, 'MESSAGE\n' + own.text, own.ascii);
+  };
 
   // Both ways must produce the same bytes, or they are not being compared fairly.
   const a = encodeFrame(messages[7]!, VERSION);
-  const b = shared.encode(VERSION, deliveries[7]!);
-  if (!a.equals(b)) throw new Error('encodeFrame and SharedMessage.encode disagree');
+  const b = deliver(deliveries[7]!);
+  if (!a.equals(b)) throw new Error('encodeFrame and SharedMessage.encodeWith disagree');
 
   // About ENCODE_BATCH_BYTES per call; ids differ in length, so count one pass exactly.
   const perCall = Math.max(1, Math.floor(ENCODE_BATCH_BYTES / a.length));
@@ -163,10 +169,12 @@ async function encodeCases(ctx: BenchContext, label: string, size: number): Prom
   await ctx.case(`encode/encodeFrame-MESSAGE/${label}`, perCall, bytes, () => {
     for (let k = 0; k < perCall; k++) sink += encodeFrame(messages[k % DELIVERIES]!, VERSION)[0]!;
   });
-  bytes = bytesPerCall((k) => shared.encode(VERSION, deliveries[k]!));
+  bytes = bytesPerCall((k) => deliver(deliveries[k]!));
   await ctx.case(`encode/shared-MESSAGE/${label}`, perCall, bytes, () => {
-    for (let k = 0; k < perCall; k++)
-      sink += shared.encode(VERSION, deliveries[k % DELIVERIES]!)[0]!;
+    for (let k = 0; k < perCall; k++) {
+      const own = encodeLines(deliveries[k % DELIVERIES]!, VERSION);
+      sink += shared.encodeWith(VERSION, 'MESSAGE\n' + own.text, own.ascii)[0]!;
+    }
   });
   if (sink < 0) console.log(sink);
 }

@@ -55,7 +55,3 @@ export class StompError extends Error {
     this.detail = detail;
   }
 }
-
-export function isStompError(err: unknown): err is StompError {
-  return err instanceof StompError;
-}

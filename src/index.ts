@@ -1,11 +1,11 @@
-/** coilmq's public API. Everything else is internal and may change. */
+/** coilmq's public API, as the README documents it. Everything else is internal and may change. */
 export {
   startBroker,
-  Broker,
   VERSION,
+  type Broker,
   type BrokerAddress,
   type BrokerStats,
-} from './broker/broker.js';
+} from './server.js';
 export type {
   BrokerOptions,
   ConnectionInfo,
@@ -17,15 +17,10 @@ export type {
   QueueSchedulerName,
   TlsOptions,
 } from './broker/options.js';
+export type { ByteStream, StreamHandler } from './broker/stream.js';
 export { ErrorCodes, StompError, type ErrorCode } from './errors.js';
-export { DEFAULT_LIMITS, DEFAULT_FLOW, DEFAULT_HEARTBEAT } from './limits.js';
-export {
-  Frame,
-  FrameParser,
-  encodeFrame,
-  SharedMessage,
-  type StompVersion,
-} from './protocol/index.js';
+export { DEFAULT_OPTIONS } from './settings.js';
+export { Frame, FrameParser, encodeFrame, type StompVersion } from './protocol/index.js';
 export type { Store, StoredMessage, StoreContents } from './store/store.js';
 export { MemoryStore } from './store/memory.js';
-export { SqliteStore } from './store/sqlite.js';
+export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './store/sqlite.js';

@@ -60,11 +60,6 @@ export function compilePattern(pattern: string): RegExp {
   return new RegExp(source + '$');
 }
 
-/** Whether `destination` matches `pattern`. */
-export function matchesPattern(pattern: string, destination: string): boolean {
-  return compilePattern(pattern).test(destination);
-}
-
 interface CompiledRule {
   everyone: boolean;
   users: ReadonlySet<string>;

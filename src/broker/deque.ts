@@ -1,6 +1,6 @@
 /**
  * A ring-buffer double-ended queue. Queues need O(1) at both ends: new messages go to
- * the back, and returned (NACKed or unacknowledged) ones to the front (SB-07).
+ * the back, and returned (NACKed or unacknowledged) ones to the front.
  */
 export class Deque<T> {
   private items: (T | undefined)[] = new Array(16);

@@ -1,4 +1,4 @@
-import type { Connection } from './connection.js';
+import { StompError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { Message } from './message.js';
 import type { SubscriberScheduler } from './scheduler.js';
@@ -9,17 +9,29 @@ export function isQueueName(name: string): boolean {
   return name.startsWith('/queue/');
 }
 
-/** Reads up to `limit` messages of a queue with seq > afterSeq back from the store. */
-export type Pager = (
-  queue: string,
-  afterSeq: number,
-  limit: number,
-  done: (messages: Message[] | Error) => void,
-) => void;
+/** What a queue needs of the store (see MessageStorage). */
+export interface QueueStorage {
+  /** Reads up to `limit` messages of a queue with seq > afterSeq back from the store. */
+  page(queue: string, afterSeq: number, limit: number, done: (m: Message[] | Error) => void): void;
+  /** A stored message was handed to a subscription. */
+  delivered(message: Message, clientAck: boolean): void;
+}
+
+/** A producer waiting for a full queue to drain (producer flow control). */
+export interface QueueWaiter {
+  queueDrained(queue: Queue): void;
+}
 
 export interface QueueLimits {
   maxQueueMessagesInMemory: number;
   maxQueueBytesInMemory: number;
+}
+
+export interface TopicLimits {
+  highWaterMark: number;
+  slowConsumerMaxBytes: number;
+  slowConsumerTimeout: number;
+  maxUnackedPerSubscription: number;
 }
 
 abstract class BaseDestination {
@@ -54,11 +66,11 @@ export class Queue extends BaseDestination {
   private bytes = 0;
   private dispatching = false;
   private again = false;
-  /** Connections whose reading is paused because this queue is over its memory limit. */
-  private readonly blocked = new Set<Connection>();
+  /** Producers whose reading is paused because this queue is over its memory limit. */
+  private readonly waiters = new Set<QueueWaiter>();
   private readonly scheduler: SubscriberScheduler;
   private readonly limits: QueueLimits;
-  private readonly pager: Pager;
+  private readonly storage: QueueStorage;
   /**
    * Messages kept only in the store, all after those in memory (their seq is above
    * lastSeqInMemory). A queue with a store holds at most its memory limit in memory and
@@ -73,11 +85,16 @@ export class Queue extends BaseDestination {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(name: string, scheduler: SubscriberScheduler, limits: QueueLimits, pager: Pager) {
+  constructor(
+    name: string,
+    scheduler: SubscriberScheduler,
+    limits: QueueLimits,
+    storage: QueueStorage,
+  ) {
     super(name);
     this.scheduler = scheduler;
     this.limits = limits;
-    this.pager = pager;
+    this.storage = storage;
   }
 
   get depth(): number {
@@ -90,7 +107,7 @@ export class Queue extends BaseDestination {
 
   get idle(): boolean {
     return (
-      this.depth === 0 && this.subscriptions.length === 0 && this.blocked.size === 0 && !this.paging
+      this.depth === 0 && this.subscriptions.length === 0 && this.waiters.size === 0 && !this.paging
     );
   }
 
@@ -126,7 +143,10 @@ export class Queue extends BaseDestination {
     this.dispatch();
   }
 
-  /** Puts messages back at the head, in the order given (SB-07, A-04). */
+  /**
+   * Puts messages back at the head, in the order given: unacknowledged messages of a
+   * subscription that ended, or NACKed ones (README, "Behaviour worth knowing").
+   */
   requeue(messages: readonly Message[]): void {
     for (let i = messages.length - 1; i >= 0; i--) {
       this.messages.unshift(messages[i]!);
@@ -135,18 +155,18 @@ export class Queue extends BaseDestination {
     this.dispatch();
   }
 
-  block(connection: Connection): void {
-    this.blocked.add(connection);
+  addWaiter(waiter: QueueWaiter): void {
+    this.waiters.add(waiter);
   }
 
-  unblockAll(): void {
-    const conns = [...this.blocked];
-    this.blocked.clear();
-    for (const c of conns) c.unblock(this);
+  removeWaiter(waiter: QueueWaiter): void {
+    this.waiters.delete(waiter);
   }
 
-  forget(connection: Connection): void {
-    this.blocked.delete(connection);
+  private releaseWaiters(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w.queueDrained(this);
   }
 
   private get pageSize(): number {
@@ -158,7 +178,7 @@ export class Queue extends BaseDestination {
     this.paging = true;
     const want = this.pageSize;
     const spilledBefore = this.spilled;
-    this.pager(this.name, this.lastSeqInMemory, want, (result) => {
+    this.storage.page(this.name, this.lastSeqInMemory, want, (result) => {
       this.paging = false;
       if (result instanceof Error) {
         // The messages stay on disk. Try again soon: a consumer may be waiting with nothing
@@ -204,7 +224,9 @@ export class Queue extends BaseDestination {
           if (sub === undefined) break;
           const message = this.messages.shift()!;
           this.bytes -= message.size;
-          sub.connection.deliver(sub, message);
+          // Counted, so that a redelivery says so (README, "Behaviour worth knowing").
+          sub.deliver(message, ++message.deliveries);
+          if (message.stored) this.storage.delivered(message, sub.clientAck);
         }
       } while (this.again);
     } finally {
@@ -214,18 +236,29 @@ export class Queue extends BaseDestination {
     if (this.onDisk > 0 && !this.paging && this.messages.length < this.pageSize) this.pageIn();
     // Resume producers once the backlog is well below the limit, not at its edge.
     if (
-      this.blocked.size > 0 &&
+      this.waiters.size > 0 &&
       this.messages.length < this.limits.maxQueueMessagesInMemory * 0.8 &&
       this.bytes < this.limits.maxQueueBytesInMemory * 0.8
     ) {
-      this.unblockAll();
+      this.releaseWaiters();
     }
   }
 }
 
-/** Broadcast: each message goes to every subscription present when it is sent. */
+/**
+ * Broadcast: each message goes to every subscription present when it is sent. There is
+ * nowhere to keep a topic message, so it is written at once; a subscriber that cannot keep
+ * up (too many unsent bytes, a full send buffer that does not drain in time, or too many
+ * unacknowledged messages) is disconnected as a slow consumer.
+ */
 export class Topic extends BaseDestination {
   readonly kind = 'topic';
+  private readonly limits: TopicLimits;
+
+  constructor(name: string, limits: TopicLimits) {
+    super(name);
+    this.limits = limits;
+  }
 
   get idle(): boolean {
     return this.subscriptions.length === 0;
@@ -235,7 +268,32 @@ export class Topic extends BaseDestination {
     const subs = this.subscriptions;
     for (let i = 0; i < subs.length; i++) {
       const sub = subs[i]!;
-      if (sub.active) sub.connection.deliverBroadcast(sub, message);
+      if (sub.isActive) this.offer(sub, message);
+    }
+  }
+
+  private offer(sub: Subscription, message: Message): void {
+    const o = this.limits;
+    const consumer = sub.consumer;
+    const unsent = consumer.unsentBytes;
+    if (unsent > o.slowConsumerMaxBytes) {
+      consumer.fail(
+        new StompError('SLOW_CONSUMER', `${unsent} bytes unsent to subscription ${sub.id}`),
+      );
+      return;
+    }
+    if (sub.clientAck && sub.unackedCount >= o.maxUnackedPerSubscription) {
+      consumer.fail(
+        new StompError(
+          'SLOW_CONSUMER',
+          `${sub.unackedCount} unacknowledged messages on subscription ${sub.id}`,
+        ),
+      );
+      return;
+    }
+    sub.deliver(message, 1);
+    if (unsent > o.highWaterMark && o.slowConsumerTimeout > 0) {
+      consumer.expectDrainWithin(o.slowConsumerTimeout);
     }
   }
 }

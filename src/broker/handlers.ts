@@ -1,8 +1,9 @@
 /**
  * One handler per client command, dispatched from a table. A handler either finishes
  * synchronously (the common case: no promise is made per frame) or, when an
- * authentication or authorization hook is async, returns a promise; the connection
- * then holds later frames until it settles.
+ * authentication or authorization hook is async, returns a promise; the session
+ * then holds later frames until it settles. Handlers are the session's side: they call
+ * the engine, never the other way round.
  */
 import { StompError } from '../errors.js';
 import { encodeFrame } from '../protocol/encoder.js';
@@ -13,11 +14,13 @@ import {
   negotiateVersion,
   SUPPORTED_VERSIONS,
 } from '../protocol/version.js';
-import type { Connection, TransactionOp } from './connection.js';
+import { VERSION } from './engine.js';
 import type { Action } from './options.js';
-import type { AckMode } from './subscription.js';
+import type { Session } from './session.js';
+import type { AckMode, Delivery } from './subscription.js';
+import type { TransactionOp } from './transactions.js';
 
-type Handler = (c: Connection, f: Frame) => void | Promise<void>;
+type Handler = (s: Session, f: Frame) => void | Promise<void>;
 
 export const SERVER_NAME = 'coilmq';
 
@@ -29,30 +32,30 @@ function required(f: Frame, name: string): string {
 
 /** Runs `then` once the authorize hook allows `action`; async only if the hook is. */
 function authorized(
-  c: Connection,
+  s: Session,
   action: Action,
   destination: string,
   then: () => void,
 ): void | Promise<void> {
-  const hook = c.broker.options.authorize;
+  const hook = s.engine.options.authorize;
   if (hook === undefined) return then();
   const deny = (): never => {
     throw new StompError('FORBIDDEN', `${action} access to ${destination} denied`);
   };
-  const r = hook(c, action, destination);
+  const r = hook(s, action, destination);
   if (r === true) return then();
   if (r === false) return deny();
   // The client may be gone by the time the hook answers: then nothing more happens.
-  return Promise.resolve(r).then((ok) => (c.closing ? undefined : ok ? then() : deny()));
+  return Promise.resolve(r).then((ok) => (s.closing ? undefined : ok ? then() : deny()));
 }
 
 const HEART_BEAT = /^([0-9]+),([0-9]+)$/;
 
-function onConnect(c: Connection, f: Frame): void | Promise<void> {
+function onConnect(s: Session, f: Frame): void | Promise<void> {
   const version = negotiateVersion(f.header('accept-version'));
   if (version === undefined) {
-    // C-03: say which versions we speak.
-    c.fail(
+    // Say which versions we speak (STOMP 1.2, "Protocol Negotiation").
+    s.fail(
       new StompError('UNSUPPORTED_VERSION', `client accepts ${f.header('accept-version')}`),
       f,
       ['version', SUPPORTED_VERSIONS.join(',')],
@@ -69,75 +72,77 @@ function onConnect(c: Connection, f: Frame): void | Promise<void> {
     cy = Number(m[2]);
   }
   // A login proved by the transport (a client certificate's CN) wins over the header.
-  // F-10: a 1.0 CONNECT is read before its version is known; 1.0-era clients wrote
+  // A 1.0 CONNECT is read before its version is known; 1.0-era clients wrote
   // "login: name", so its values are trimmed here, as 1.0 frames are in the parser.
   const trim = (v: string | undefined): string | undefined => (version === '1.0' ? v?.trim() : v);
-  const login = c.certificateLogin ?? trim(f.header('login'));
+  const login = s.certificateLogin ?? trim(f.header('login'));
   const accept = (): void => {
-    if (c.closing) return; // gone (or timed out) while an async hook was deciding
-    const o = c.broker.options;
+    if (s.closing) return; // gone (or timed out) while an async hook was deciding
+    const o = s.engine.options;
     const max = o.heartbeatMaxInterval > 0 ? o.heartbeatMaxInterval : Infinity;
     const clamp = (v: number): number => Math.min(Math.max(v, o.heartbeatMinInterval), max);
-    // HB-02, HB-05: we answer with the intervals clamped to our limits; each direction
-    // is on only when both sides want it. 1.0 has no heart-beats (HB-06).
+    // We answer with the intervals clamped to our limits; each direction is on only when
+    // both sides want it (STOMP 1.2, "Heart-beating"). 1.0 has no heart-beats.
     const sx = version !== '1.0' && cy > 0 ? clamp(cy) : 0;
     const sy = version !== '1.0' && cx > 0 ? clamp(cx) : 0;
     const headers: string[] = [];
     if (version !== '1.0') headers.push('version', version);
-    headers.push('session', c.id, 'server', `${SERVER_NAME}/${c.broker.version}`);
+    headers.push('session', s.id, 'server', `${SERVER_NAME}/${VERSION}`);
     if (version !== '1.0') headers.push('heart-beat', `${sx},${sy}`);
-    c.write(encodeFrame(new Frame('CONNECTED', headers), version));
-    c.established(version, login, sx, sy > 0 ? Math.max(cx, sy) : 0);
+    s.output.write(encodeFrame(new Frame('CONNECTED', headers), version));
+    s.enterConnected(version, login, sx, sy > 0 ? Math.max(cx, sy) : 0);
   };
-  const hook = c.broker.options.authenticate;
+  const hook = s.engine.options.authenticate;
   if (hook === undefined) return accept();
   const fail = (): never => {
     throw new StompError('AUTH_FAILED', login === undefined ? 'no login given' : `login ${login}`);
   };
-  const r = hook(login, trim(f.header('passcode')), c);
+  const r = hook(login, trim(f.header('passcode')), s);
   if (r === true) return accept();
   if (r === false) return fail();
-  c.markConnecting();
-  return Promise.resolve(r).then((ok) => (c.closing ? undefined : ok ? accept() : fail()));
+  s.enterAuthenticating();
+  return Promise.resolve(r).then((ok) => (s.closing ? undefined : ok ? accept() : fail()));
 }
 
-function onSend(c: Connection, f: Frame): void | Promise<void> {
+function onSend(s: Session, f: Frame): void | Promise<void> {
   const destination = required(f, 'destination');
   const tx = f.header('transaction');
-  const ops = tx === undefined ? undefined : c.transactions.get(tx);
-  if (tx !== undefined && ops === undefined) throw new StompError('UNKNOWN_TRANSACTION', tx);
+  const ops = tx === undefined ? undefined : s.transactions.ops(tx);
   // No hook (the common case): no closure on this per-message path.
-  if (c.broker.options.authorize === undefined) return send(c, f, destination, ops);
-  return authorized(c, 'write', destination, () => send(c, f, destination, ops));
+  if (s.engine.options.authorize === undefined) return send(s, f, destination, ops);
+  return authorized(s, 'write', destination, () => send(s, f, destination, ops));
 }
 
-function send(
-  c: Connection,
-  f: Frame,
-  destination: string,
-  ops: TransactionOp[] | undefined,
-): void {
-  // SD-02: a transactional SEND takes effect at COMMIT. Its message is made then, so that
-  // its place in the queue (seq) is where it is routed.
+function send(s: Session, f: Frame, destination: string, ops: TransactionOp[] | undefined): void {
+  // A transactional SEND takes effect at COMMIT (STOMP 1.2, "COMMIT"). Its message is made
+  // then, so that its place in the queue is where it is routed.
   if (ops !== undefined) ops.push({ kind: 'send', destination, frame: f });
-  else c.broker.route(c, c.broker.createMessage(destination, f, c));
+  else route(s, destination, f);
+}
+
+/** Routes a SEND, then applies what it did to the session: receipts and flow control. */
+function route(s: Session, destination: string, f: Frame): void {
+  const out = s.engine.send(destination, f, s.template);
+  if (out.wroteToStore) s.receipts.noteStoreWrite();
+  if (out.storeBehind) s.reading.waitForStore(s.engine.storage.store!);
+  if (out.fullQueue !== undefined && !s.closing) s.reading.waitForQueue(out.fullQueue);
 }
 
 const ACK_MODES: ReadonlySet<string> = new Set(['auto', 'client', 'client-individual']);
 const POSITIVE_INT = /^[1-9][0-9]*$/;
 
-function onSubscribe(c: Connection, f: Frame): void | Promise<void> {
+function onSubscribe(s: Session, f: Frame): void | Promise<void> {
   const destination = required(f, 'destination');
   let id = f.header('id');
   const explicitId = id !== undefined;
   if (id === undefined) {
-    // SB-02: id is required from 1.1; a 1.0 subscription is known by its destination.
-    if (c.version !== '1.0') throw new StompError('MISSING_HEADER', 'SUBSCRIBE requires id');
+    // id is required from 1.1; a 1.0 subscription is known by its destination.
+    if (s.version !== '1.0') throw new StompError('MISSING_HEADER', 'SUBSCRIBE requires id');
     id = destination;
   }
-  if (c.subscriptions.has(id)) throw new StompError('DUPLICATE_SUBSCRIPTION', id);
-  const o = c.broker.options;
-  if (c.subscriptions.size >= o.maxSubscriptionsPerConnection) {
+  if (s.subscriptions.has(id)) throw new StompError('DUPLICATE_SUBSCRIPTION', id);
+  const o = s.engine.options;
+  if (s.subscriptions.size >= o.maxSubscriptionsPerConnection) {
     throw new StompError('TOO_MANY_SUBSCRIPTIONS', `at most ${o.maxSubscriptionsPerConnection}`);
   }
   const ack = f.header('ack') ?? 'auto';
@@ -155,105 +160,84 @@ function onSubscribe(c: Connection, f: Frame): void | Promise<void> {
       o.maxUnackedPerSubscription,
     );
   const subId = id;
-  return authorized(c, 'read', destination, () => {
+  return authorized(s, 'read', destination, () => {
     // The RECEIPT goes out before any queued message is delivered to the new subscription.
     const receipt = f.header('receipt');
-    if (receipt !== undefined) c.receipt(receipt, f);
-    c.broker.subscribe(c, subId, explicitId, destination, ackMode, prefetch);
+    if (receipt !== undefined) s.receipts.receipt(receipt, f);
+    s.engine.subscribe(s.subscriptions, subId, explicitId, destination, ackMode, prefetch);
   });
 }
 
-function onUnsubscribe(c: Connection, f: Frame): void {
+function onUnsubscribe(s: Session, f: Frame): void {
   const id = f.header('id');
-  let sub = id === undefined ? undefined : c.subscriptions.get(id);
+  let sub = id === undefined ? undefined : s.subscriptions.get(id);
   if (id === undefined) {
-    // US-01: 1.0 may unsubscribe by destination; 1.1+ requires id.
-    if (c.version !== '1.0') throw new StompError('MISSING_HEADER', 'UNSUBSCRIBE requires id');
-    const destination = required(f, 'destination');
-    for (const s of c.subscriptions.values()) {
-      if (s.destination.name === destination) {
-        sub = s;
-        break;
-      }
-    }
+    // 1.0 may unsubscribe by destination; 1.1 and 1.2 require id.
+    if (s.version !== '1.0') throw new StompError('MISSING_HEADER', 'UNSUBSCRIBE requires id');
+    sub = s.subscriptions.byDestination(required(f, 'destination'));
   }
   if (sub === undefined)
     throw new StompError('UNKNOWN_SUBSCRIPTION', id ?? f.header('destination'));
-  c.subscriptions.delete(sub.id);
-  c.broker.unsubscribe(sub);
+  s.engine.unsubscribe(s.subscriptions, sub);
 }
 
-function ackOrNack(kind: 'ack' | 'nack'): Handler {
-  return (c, f) => {
-    const d = c.findDelivery(f);
-    const tx = f.header('transaction');
-    if (tx === undefined) {
-      if (kind === 'ack') c.broker.ack(c, d);
-      else c.broker.nack(c, d);
-      return;
-    }
-    const ops = c.transactions.get(tx);
-    if (ops === undefined) throw new StompError('UNKNOWN_TRANSACTION', tx);
-    ops.push({ kind, delivery: d });
-    // T-06: while the transaction is open the message no longer counts against the
-    // prefetch, so the subscription keeps receiving.
-    if (!d.inTransaction) {
-      d.inTransaction = true;
-      d.subscription.inFlight--;
-      c.broker.refill(d.subscription);
-    }
-  };
+function onAck(s: Session, f: Frame): void {
+  const d = s.subscriptions.find(f, s.version!);
+  const tx = f.header('transaction');
+  if (tx !== undefined) return holdInTransaction(s, tx, 'ack', d);
+  if (s.engine.ack(s.subscriptions, d)) s.receipts.noteStoreWrite();
 }
 
-function onBegin(c: Connection, f: Frame): void {
-  const tx = required(f, 'transaction');
-  if (c.transactions.has(tx)) throw new StompError('DUPLICATE_TRANSACTION', tx);
-  c.transactions.set(tx, []);
+function onNack(s: Session, f: Frame): void {
+  const d = s.subscriptions.find(f, s.version!);
+  const tx = f.header('transaction');
+  if (tx !== undefined) return holdInTransaction(s, tx, 'nack', d);
+  if (s.engine.nack(s.subscriptions, d)) s.receipts.noteStoreWrite();
 }
 
-function takeTransaction(c: Connection, f: Frame) {
-  const tx = required(f, 'transaction');
-  const ops = c.transactions.get(tx);
-  if (ops === undefined) throw new StompError('UNKNOWN_TRANSACTION', tx);
-  c.transactions.delete(tx);
-  return ops;
+function holdInTransaction(s: Session, tx: string, kind: 'ack' | 'nack', d: Delivery): void {
+  s.transactions.ops(tx).push({ kind, delivery: d });
+  s.engine.hold(d);
 }
 
-function onCommit(c: Connection, f: Frame): void {
-  // T-02: everything in the transaction takes effect now, in the order it was sent.
-  for (const op of takeTransaction(c, f)) {
-    if (op.kind === 'send') {
-      c.broker.route(c, c.broker.createMessage(op.destination, op.frame, c));
-    } else if (c.deliveries.get(op.delivery.ackId) === op.delivery) {
-      if (op.kind === 'ack') c.broker.ack(c, op.delivery);
-      else c.broker.nack(c, op.delivery);
+function onBegin(s: Session, f: Frame): void {
+  s.transactions.begin(required(f, 'transaction'));
+}
+
+function onCommit(s: Session, f: Frame): void {
+  // Everything in the transaction takes effect now, in the order it was sent.
+  for (const op of s.transactions.end(required(f, 'transaction'))) {
+    if (op.kind === 'send') route(s, op.destination, op.frame);
+    else if (s.subscriptions.isPending(op.delivery)) {
+      const wrote =
+        op.kind === 'ack'
+          ? s.engine.ack(s.subscriptions, op.delivery)
+          : s.engine.nack(s.subscriptions, op.delivery);
+      if (wrote) s.receipts.noteStoreWrite();
     }
   }
 }
 
-function onAbort(c: Connection, f: Frame): void {
-  // T-06: ACKs and NACKs are undone: their messages stay unacknowledged with their
-  // subscription. SENDs are dropped.
-  for (const op of takeTransaction(c, f)) {
-    if (op.kind === 'send') continue;
-    const d = op.delivery;
-    if (d.inTransaction && c.deliveries.get(d.ackId) === d) {
-      d.inTransaction = false;
-      d.subscription.inFlight++;
+function onAbort(s: Session, f: Frame): void {
+  // ACKs and NACKs are undone: their messages stay unacknowledged with their subscription
+  // (README, "Behaviour worth knowing"). SENDs are dropped.
+  for (const op of s.transactions.end(required(f, 'transaction'))) {
+    if (op.kind !== 'send' && s.subscriptions.isPending(op.delivery)) {
+      op.delivery.subscription.unhold(op.delivery);
     }
   }
 }
 
-function onDisconnect(c: Connection, f: Frame): void {
-  c.disconnect(f.header('receipt'), f);
+function onDisconnect(s: Session, f: Frame): void {
+  s.disconnect(f);
 }
 
 const HANDLERS: Record<string, Handler> = {
   SEND: onSend,
   SUBSCRIBE: onSubscribe,
   UNSUBSCRIBE: onUnsubscribe,
-  ACK: ackOrNack('ack'),
-  NACK: ackOrNack('nack'),
+  ACK: onAck,
+  NACK: onNack,
   BEGIN: onBegin,
   COMMIT: onCommit,
   ABORT: onAbort,
@@ -268,20 +252,22 @@ export const SELF_RECEIPTING: ReadonlySet<string> = new Set([
   'DISCONNECT',
 ]);
 
-export function dispatchFrame(c: Connection, f: Frame): void | Promise<void> {
+export function dispatchFrame(s: Session, f: Frame): void | Promise<void> {
   const command = f.command;
   if (command === 'CONNECT' || command === 'STOMP') {
-    if (!c.connected) return onConnect(c, f);
-    throw new StompError('ALREADY_CONNECTED'); // C-09
+    if (!s.connected) return onConnect(s, f);
+    // One CONNECT per session (README, "Behaviour worth knowing").
+    throw new StompError('ALREADY_CONNECTED');
   }
-  // F-11: nothing but CONNECT before CONNECTED.
-  if (!c.connected) throw new StompError('NOT_CONNECTED', command);
-  const version = c.version!;
-  // F-05, F-07: commands this version does not have are errors (F-04: case sensitive).
+  // Nothing but CONNECT before CONNECTED: no frame may bypass authentication.
+  if (!s.connected) throw new StompError('NOT_CONNECTED', command);
+  const version = s.version!;
+  // Commands this version does not have are errors; commands are case sensitive (STOMP
+  // 1.2, "Client Frames").
   if (!CLIENT_COMMANDS[version].has(command)) throw new StompError('UNKNOWN_COMMAND', command);
-  // B-01: only SEND may carry a body from a client; 1.0 merely ignores the others' bodies.
+  // Only SEND may carry a body from a client (STOMP 1.2, "Body"); 1.0 ignores the others'.
   if (f.body.length > 0 && !BODY_COMMANDS.has(command) && version !== '1.0') {
     throw new StompError('BODY_NOT_ALLOWED', command);
   }
-  return HANDLERS[command]!(c, f);
+  return HANDLERS[command]!(s, f);
 }

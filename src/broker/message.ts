@@ -1,7 +1,12 @@
 import { CommonParts, SharedMessage } from '../protocol/encoder.js';
+import type { Frame } from '../protocol/frame.js';
+import type { StoredMessage } from '../store/store.js';
 
-/** Header names only the broker may set on a MESSAGE; a SEND's copies are dropped (SD-06). */
-export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+/**
+ * Header names only the broker may set on a MESSAGE; a SEND's copies are dropped, so that a
+ * client cannot forge them (STOMP 1.2, "MESSAGE").
+ */
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'destination',
   'message-id',
   'subscription',
@@ -56,6 +61,42 @@ export class Message {
     for (let i = 0; i < h.length; i += 2) if (h[i] === 'persistent') return h[i + 1] !== 'false';
     return true;
   }
+}
+
+/**
+ * A message made from a SEND: `destination` first, then every user header in order (STOMP
+ * 1.2, "SEND": they are passed on), without the reserved ones. `template` is the producer's
+ * memory of its last SEND (see MessageTemplate).
+ */
+export function messageFromSend(
+  seq: number,
+  id: string,
+  destination: string,
+  f: Frame,
+  template: MessageTemplate,
+): Message {
+  // The destination comes from the frame's headers, so it is plain when they all are.
+  const plain = f.plain;
+  if (plain && template.reuse(f.headers, destination, f.body.length)) {
+    return new Message(seq, id, destination, template.headers, f.body, true, template.parts);
+  }
+  const headers = ['destination', destination];
+  const h = f.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    if (!RESERVED_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
+  }
+  const parts = plain
+    ? template.remember(f.headers, destination, f.body.length, headers)
+    : undefined;
+  return new Message(seq, id, destination, headers, f.body, plain, parts);
+}
+
+/** A message brought back from the store. */
+export function messageFromStore(m: StoredMessage): Message {
+  const message = new Message(m.seq, m.id, m.queue, m.headers, m.body);
+  message.deliveries = m.deliveries;
+  message.stored = true;
+  return message;
 }
 
 /**

@@ -1,9 +1,28 @@
 import type { Store } from '../store/store.js';
-import { DEFAULT_FLOW, DEFAULT_HEARTBEAT, DEFAULT_LIMITS } from '../limits.js';
 import type { StompVersion } from '../protocol/version.js';
-import type { TlsOptions } from '../transport/tls.js';
+import {
+  conflicts,
+  DEFAULT_OPTIONS,
+  SETTING_NAMES,
+  SETTINGS,
+  type DefaultedName,
+  type SettingValues,
+} from '../settings.js';
 
-export type { TlsOptions };
+/** TLS settings shared by the TLS (TCP) and WSS listeners. PEM text or Buffers. */
+export interface TlsOptions {
+  /** The server's certificate chain. */
+  cert: string | Buffer;
+  /** The server's private key. */
+  key: string | Buffer;
+  /** CA certificates that client certificates must chain to (default: Node's root CAs). */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /**
+   * Require a client certificate signed by `ca`: a client without one fails the handshake,
+   * and the certificate's subject CN is the session's login.
+   */
+  requestCert?: boolean;
+}
 
 /** What hooks see of a connection. */
 export interface ConnectionInfo {
@@ -47,131 +66,58 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-export type SubscriberSchedulerName = 'favor-reliable' | 'random' | 'round-robin';
-export type QueueSchedulerName = 'random' | 'round-robin';
+export type SubscriberSchedulerName = SettingValues['subscriberScheduler'];
+export type QueueSchedulerName = SettingValues['queueScheduler'];
 
-export interface BrokerOptions {
+/**
+ * Every option is optional. The settings of src/settings.ts (ports, limits, schedulers...)
+ * are documented there, with their defaults; these are the objects and hooks.
+ */
+export interface BrokerOptions extends Partial<SettingValues> {
   /**
    * Where queues are kept durably (see src/store/). Without one, everything is in memory.
    * The broker opens it in listen() and closes it in close().
    */
   store?: Store;
-  /** Address to listen on. Default 127.0.0.1, as CoilMQ. */
-  host?: string;
-  /** TCP port; 0 picks a free one (see Broker.address()). Default 61613. */
-  port?: number;
   /**
    * TLS certificate and key (PEM), for the TLS listener (`tlsPort`) and wss (`wssPort`).
    * TLS 1.2 or newer. With `requestCert`, clients must present a certificate signed by
    * `ca`, and its subject CN is their login.
    */
   tls?: TlsOptions;
-  /** STOMP over TLS port, when `tls` is given; 0 picks a free one, false turns it off. Default 61614. */
-  tlsPort?: number | false;
-  /** STOMP over WebSocket port; 0 picks a free one. Absent: no WebSocket listener. */
-  wsPort?: number;
-  /** STOMP over secure WebSocket (wss) port, with `tls`; 0 picks a free one. Absent: none. */
-  wssPort?: number;
-  /** Path of the WebSocket endpoints. Default '/ws'. */
-  wsPath?: string;
-  /** Origins allowed to open WebSockets (e.g. 'https://app.example'); absent allows all. */
-  allowedOrigins?: string[];
   authenticate?: AuthenticateHook;
   authorize?: AuthorizeHook;
   logger?: Logger;
-  subscriberScheduler?: SubscriberSchedulerName;
-  queueScheduler?: QueueSchedulerName;
-  /** Decode escapes in CONNECT headers (off, as the spec says: E-05). */
-  decodeConnectEscapes?: boolean;
-  /** NACK puts the message back on its queue (true, A-04) or drops it (false). */
-  nackRequeue?: boolean;
-  /** Milliseconds to wait for a client to close after an ERROR or DISCONNECT (ER-04). */
-  closeLinger?: number;
-
-  maxCommandLength?: number;
-  maxHeaderLineLength?: number;
-  maxHeaders?: number;
-  maxFrameSize?: number;
-  maxConnections?: number;
-  maxSubscriptionsPerConnection?: number;
-  maxUnackedPerSubscription?: number;
-  loginTimeout?: number;
-
-  defaultPrefetch?: number;
-  highWaterMark?: number;
-  slowConsumerMaxBytes?: number;
-  slowConsumerTimeout?: number;
-  maxQueueMessagesInMemory?: number;
-  maxQueueBytesInMemory?: number;
-  maxStorePendingBytes?: number;
-
-  heartbeatMinInterval?: number;
-  heartbeatMaxInterval?: number;
-  heartbeatGrace?: number;
 }
 
-/** Options that stay undefined when not given. */
-type OptionalOptions =
-  'authenticate' | 'authorize' | 'tls' | 'wsPort' | 'wssPort' | 'allowedOrigins' | 'store';
-
-export type ResolvedOptions = Required<Omit<BrokerOptions, OptionalOptions | 'logger'>> &
-  Pick<BrokerOptions, OptionalOptions> & { logger: Logger };
+/** The options after resolveOptions: a setting with a default always has a value. */
+export type ResolvedOptions = Omit<BrokerOptions, DefaultedName | 'logger'> &
+  Pick<SettingValues, DefaultedName> & { logger: Logger };
 
 const NOOP = (): void => {};
 export const SILENT_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP };
 
-const SUBSCRIBER_SCHEDULERS: readonly string[] = ['favor-reliable', 'random', 'round-robin'];
-const QUEUE_SCHEDULERS: readonly string[] = ['random', 'round-robin'];
-
-const NUMERIC = [
-  'port',
-  'closeLinger',
-  ...Object.keys(DEFAULT_LIMITS),
-  ...Object.keys(DEFAULT_FLOW),
-  ...Object.keys(DEFAULT_HEARTBEAT),
-] as const;
-
-/** Fills in defaults and checks every option in one place. Throws TypeError naming the option. */
+/** Fills in defaults and checks every option. Throws a TypeError naming the option. */
 export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
-  const o: ResolvedOptions = {
-    host: '127.0.0.1',
-    port: 61613,
-    subscriberScheduler: 'favor-reliable',
-    queueScheduler: 'random',
-    decodeConnectEscapes: false,
-    nackRequeue: true,
-    closeLinger: 1000,
-    tlsPort: 61614,
-    wsPath: '/ws',
-    ...DEFAULT_LIMITS,
-    ...DEFAULT_FLOW,
-    ...DEFAULT_HEARTBEAT,
-    logger: SILENT_LOGGER,
-  };
+  const o: ResolvedOptions = { ...DEFAULT_OPTIONS, logger: SILENT_LOGGER };
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   }
-  for (const key of NUMERIC) {
-    const v = (o as Record<string, unknown>)[key];
-    if (typeof v !== 'number' || !(v >= 0) || (key !== 'heartbeatGrace' && !Number.isInteger(v))) {
-      throw new TypeError(
-        `option ${key} must be a non-negative ${key === 'heartbeatGrace' ? 'number' : 'integer'}, got ${String(v)}`,
-      );
+  const values = o as Partial<Record<string, unknown>>;
+  for (const name of SETTING_NAMES) {
+    const v = values[name];
+    if (v === undefined && !(name in DEFAULT_OPTIONS)) continue; // off
+    const expected = SETTINGS[name].rule.problem(v);
+    if (expected !== undefined) {
+      const got = typeof v === 'string' ? JSON.stringify(v) : String(v);
+      throw new TypeError(`option ${name} must be ${expected}, got ${got}`);
     }
   }
-  if (o.port > 65535) throw new TypeError(`option port must be at most 65535, got ${o.port}`);
-  checkTransports(o, options);
-  if (o.heartbeatGrace < 1)
-    throw new TypeError(`option heartbeatGrace must be at least 1, got ${o.heartbeatGrace}`);
-  if (!SUBSCRIBER_SCHEDULERS.includes(o.subscriberScheduler)) {
-    throw new TypeError(
-      `option subscriberScheduler must be one of ${SUBSCRIBER_SCHEDULERS.join(', ')}`,
-    );
+  for (const c of conflicts(o, (name) => options[name] !== undefined)) {
+    const message = c.message.replace(/\{(\w+)\}/g, (_, other: string) => `option ${other}`);
+    throw new TypeError(`option ${c.setting} ${message}`);
   }
-  if (!QUEUE_SCHEDULERS.includes(o.queueScheduler)) {
-    throw new TypeError(`option queueScheduler must be one of ${QUEUE_SCHEDULERS.join(', ')}`);
-  }
-  if (typeof o.host !== 'string') throw new TypeError('option host must be a string');
+  checkTls(o, options);
   for (const hook of ['authenticate', 'authorize'] as const) {
     if (o[hook] !== undefined && typeof o[hook] !== 'function')
       throw new TypeError(`option ${hook} must be a function`);
@@ -183,28 +129,10 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
   return o;
 }
 
-function checkPort(name: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
-    throw new TypeError(`option ${name} must be a port number (0-65535), got ${String(v)}`);
-  }
-}
-
 const isPem = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
 
-/** TLS and WebSocket options: ports, path, origins, certificates. */
-function checkTransports(o: ResolvedOptions, given: BrokerOptions): void {
-  if (o.tlsPort !== false) checkPort('tlsPort', o.tlsPort);
-  if (o.wsPort !== undefined) checkPort('wsPort', o.wsPort);
-  if (o.wssPort !== undefined) checkPort('wssPort', o.wssPort);
-  if (typeof o.wsPath !== 'string' || !o.wsPath.startsWith('/')) {
-    throw new TypeError(`option wsPath must be a path starting with '/', got ${String(o.wsPath)}`);
-  }
-  if (
-    o.allowedOrigins !== undefined &&
-    (!Array.isArray(o.allowedOrigins) || !o.allowedOrigins.every((x) => typeof x === 'string'))
-  ) {
-    throw new TypeError('option allowedOrigins must be an array of strings');
-  }
+/** The certificates, and the listeners that need them. */
+function checkTls(o: ResolvedOptions, given: BrokerOptions): void {
   const tls = o.tls;
   if (tls === undefined) {
     if (given.tlsPort !== undefined && given.tlsPort !== false)

@@ -4,9 +4,9 @@
  * variables and flags, flags winning (see src/config/).
  */
 import { Command, Option } from 'commander';
-import { VERSION } from '../broker/broker.js';
+import { VERSION } from '../broker/engine.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
-import { defaultOf, FIELDS, type Field } from '../config/schema.js';
+import { FIELDS, type Field } from '../config/schema.js';
 import { passwd } from './passwd.js';
 import { EXIT_CONFIG, serve } from './serve.js';
 
@@ -26,7 +26,7 @@ function heading(f: Field): string {
 
 /** The flag's default as `--help` shows it (commander prints it; only given flags are used). */
 function helpDefault(f: Field): unknown {
-  const d = defaultOf(f.path);
+  const d = f.default;
   return d === undefined || typeof d === 'object' ? undefined : d;
 }
 

@@ -8,11 +8,11 @@ import path from 'node:path';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { rulesAuthorizer } from '../auth/acl.js';
 import { UserDatabase, usersAuthenticator } from '../auth/users.js';
-import { startBroker, VERSION, type Broker } from '../broker/broker.js';
+import { startBroker, VERSION, type Broker } from '../server.js';
 import type { BrokerOptions } from '../broker/options.js';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { settingOptions, type Config } from '../config/schema.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { DataDirLock } from './datalock.js';
 import { removePidfile, writePidfile } from './pidfile.js';
@@ -36,30 +36,15 @@ function readPem(loaded: LoadedConfig, key: string, file: string): Buffer {
 /** The library options of a configuration, without the hooks and the logger. */
 function brokerOptions(loaded: LoadedConfig): BrokerOptions {
   const c = loaded.config;
-  const l = c.listeners;
-  const o: BrokerOptions = {
-    host: l.host,
-    port: l.port,
-    wsPath: l.wsPath,
-    ...c.limits,
-    subscriberScheduler: c.schedulers.subscriberScheduler,
-    queueScheduler: c.schedulers.queueScheduler,
-    decodeConnectEscapes: c.auth.decodeConnectEscapes,
-    nackRequeue: c.nackRequeue,
-    closeLinger: c.closeLinger,
-  };
-  if (l.wsPort !== 0) o.wsPort = l.wsPort;
-  if (l.allowedOrigins !== undefined) o.allowedOrigins = l.allowedOrigins;
-  if (l.tls !== undefined) {
-    const t = l.tls;
+  const o = settingOptions(c);
+  const t = c.listeners.tls;
+  if (t !== undefined) {
     o.tls = {
       cert: readPem(loaded, 'listeners.tls.cert', t.cert),
       key: readPem(loaded, 'listeners.tls.key', t.key),
       requestCert: t.requireClientCert,
     };
     if (t.ca !== undefined) o.tls.ca = readPem(loaded, 'listeners.tls.ca', t.ca);
-    o.tlsPort = t.port === 0 ? false : t.port;
-    if (t.wssPort !== undefined) o.wssPort = t.wssPort;
   }
   if (c.store.kind === 'sqlite') {
     // Durable by default: queues live in an SQLite database under the data directory.

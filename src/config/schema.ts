@@ -1,21 +1,41 @@
 /**
  * The whole configuration of the `coilmq` command, in one place: every setting's key in
  * the YAML file, its command-line flag, its environment variable, its type and its
- * default. The file, the environment and the flags are merged (flags win over the
- * environment, which wins over the file) and validated by one zod schema (load.ts).
+ * default. The library's settings come from the table in src/settings.ts, each under the
+ * section it names; this file adds the command's own settings (store, users, access rules,
+ * logging, process) and, in CLI_CHANGES, the few ways the command departs from the library.
+ * The file, the environment and the flags are merged (flags win over the environment,
+ * which wins over the file) and validated by one zod schema (load.ts).
  *
- * Names: a setting's flag is the kebab-case of its key (`limits.maxFrameSize` is
- * `--max-frame-size`), except for the few that keep CoilMQ's or an older spelling (the
- * table says); its environment variable is `COILMQ_` and the flag's long name in upper
+ * Names: a setting's flag is the kebab-case of its name (`limits.maxFrameSize` is
+ * `--max-frame-size`), except for the command's own settings that keep CoilMQ's or an
+ * older spelling; its environment variable is `COILMQ_` and the flag's long name in upper
  * snake case (`--max-frame-size` is `COILMQ_MAX_FRAME_SIZE`, `--data-dir` is
  * `COILMQ_DATA_DIR`). The access rules (`acl`) are in the file only.
  */
 import { z } from 'zod';
 import { compilePattern } from '../auth/acl.js';
-import { DEFAULT_FLOW, DEFAULT_HEARTBEAT, DEFAULT_LIMITS } from '../limits.js';
+import type { BrokerOptions } from '../broker/options.js';
+import {
+  boolean,
+  conflicts,
+  integer,
+  nonEmptyString,
+  oneOf,
+  port,
+  SETTING_NAMES,
+  SETTINGS,
+  type DefaultedName,
+  type Rule,
+  type Section,
+  type SettingName,
+  type SettingSpec,
+  type SettingValues,
+  type TextKind,
+} from '../settings.js';
 
 /** How a value given as text (an environment variable, a flag) is read. */
-export type Kind = 'int' | 'number' | 'bool' | 'string' | 'list';
+export type Kind = TextKind;
 
 export interface Field {
   /** Dotted key in the configuration: `listeners.port`. */
@@ -30,67 +50,60 @@ export interface Field {
   /** One line for `--help`. */
   readonly help: string;
   readonly schema: z.ZodType;
+  /** The value when the setting is not given. Absent: off. */
+  readonly default?: unknown;
+  /** The library option this setting is, if it is one. */
+  readonly option?: SettingName;
+  /** The option's value for a configured value, when they differ; undefined leaves it out. */
+  readonly toOption?: (value: unknown) => unknown;
 }
 
 // --- value schemas: each fails with one message saying what is expected -------------------
 
-const MAX_INT = Number.MAX_SAFE_INTEGER;
-
-function integer(min: number, max = MAX_INT, expected?: string): z.ZodType<number> {
-  const e =
-    expected ??
-    (min === 0
-      ? 'a non-negative integer'
-      : min === 1
-        ? 'a positive integer'
-        : `an integer of at least ${min}`);
-  return z.number({ error: e }).int({ error: e }).min(min, { error: e }).max(max, { error: e });
+/**
+ * A rule of src/settings.ts as a schema, failing with what the rule expects. It does not
+ * abort, so that the rules between settings still run and every problem is reported at once.
+ */
+function zodOf<T>(rule: Rule<T>): z.ZodType<T> {
+  return z.custom<T>((v) => rule.problem(v) === undefined, {
+    error: (issue) => rule.problem(issue.input),
+    abort: false,
+  });
 }
 
-const port = integer(0, 65535, 'a port number (0-65535)');
-const bool = z.boolean({ error: 'true or false' });
-const text = z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' });
-const file = z.string({ error: 'a file name' }).min(1, { error: 'a file name' });
-const stringList = z.array(text, { error: 'a list of strings' });
-
-function oneOf<const T extends readonly [string, ...string[]]>(
-  values: T,
-  caseInsensitive = false,
-): z.ZodType<T[number]> {
-  const e = `one of ${values.join(', ')}`;
-  const en = z.enum(values, { error: e });
-  if (!caseInsensitive) return en as unknown as z.ZodType<T[number]>;
-  return z.preprocess(
-    (v) => (typeof v === 'string' ? v.toLowerCase() : v),
-    en,
-  ) as unknown as z.ZodType<T[number]>;
-}
+const nonEmpty = nonEmptyString();
+const text = zodOf(nonEmpty);
+const file = nonEmptyString('a file name', '<file>');
+const milliseconds = integer(0, { arg: '<ms>' });
+const upToAMinute = integer(0, { max: 60_000, arg: '<ms>' });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const PATTERN = 'a destination pattern: a name, * within a path segment, ** for any run';
-const pattern = text.refine(
-  (p) => {
+const pattern: Rule<string> = {
+  text: 'string',
+  arg: undefined,
+  problem(v) {
+    const e = nonEmpty.problem(v);
+    if (e !== undefined) return e;
     try {
-      compilePattern(p);
-      return true;
+      compilePattern(v as string);
+      return undefined;
     } catch {
-      return false;
+      return 'a destination pattern: a name, * within a path segment, ** for any run';
     }
   },
-  { error: PATTERN },
-);
+};
 
 const accessRule = z.strictObject(
   {
     users: z.array(text, { error: 'a list of logins' }).optional(),
     groups: z.array(text, { error: 'a list of group names' }).optional(),
     destinations: z
-      .array(pattern, { error: 'a list of destination patterns' })
+      .array(zodOf(pattern), { error: 'a list of destination patterns' })
       .min(1, { error: 'at least one destination pattern' }),
     allow: z
-      .array(oneOf(['read', 'write']), { error: 'a list of rights: read, write' })
+      .array(zodOf(oneOf(['read', 'write'])), { error: 'a list of rights: read, write' })
       .min(1, { error: 'at least one right: read, write' }),
   },
   { error: 'a rule: { users, groups, destinations, allow }' },
@@ -99,47 +112,6 @@ const accessRule = z.strictObject(
 export type AccessRuleConfig = z.infer<typeof accessRule>;
 
 // --- the table -------------------------------------------------------------------------
-
-/** Smallest value of each limit: 0 turns a timeout off; sizes and counts need at least 1. */
-const LIMIT_MIN: Record<string, number> = {
-  loginTimeout: 0,
-  slowConsumerTimeout: 0,
-  heartbeatMinInterval: 0,
-  heartbeatMaxInterval: 0,
-};
-
-const LIMIT_HELP: Record<string, string> = {
-  maxCommandLength: 'longest command line (bytes)',
-  maxHeaderLineLength: 'longest header line (bytes)',
-  maxHeaders: 'most headers in one frame',
-  maxFrameSize: 'largest frame, headers and body (bytes)',
-  maxConnections: 'most concurrent connections',
-  maxSubscriptionsPerConnection: 'most subscriptions per connection',
-  maxUnackedPerSubscription: 'most unacknowledged messages per subscription',
-  loginTimeout: 'ms a new connection has to send CONNECT (0: no limit)',
-  defaultPrefetch: 'prefetch of client-ack subscriptions that name none',
-  highWaterMark: 'unsent bytes above which queue deliveries to a connection pause',
-  slowConsumerMaxBytes: 'unsent bytes above which a topic subscriber is disconnected',
-  slowConsumerTimeout: 'ms a backed-up topic subscriber has to drain (0: no limit)',
-  maxQueueMessagesInMemory: 'messages a queue holds in memory',
-  maxQueueBytesInMemory: 'bytes a queue holds in memory',
-  maxStorePendingBytes: 'message bytes waiting for the disk before producers are paused',
-  heartbeatMinInterval: 'smallest heart-beat interval (ms)',
-  heartbeatMaxInterval: 'largest heart-beat interval (ms; 0: no limit)',
-  heartbeatGrace: 'silence tolerated, as a multiple of the heart-beat interval (>= 1)',
-};
-
-export const LIMIT_KEYS = [
-  ...Object.keys(DEFAULT_LIMITS),
-  ...Object.keys(DEFAULT_FLOW),
-  ...Object.keys(DEFAULT_HEARTBEAT),
-] as Array<keyof Limits>;
-
-export type Limits = {
-  -readonly [
-    K in keyof typeof DEFAULT_LIMITS | keyof typeof DEFAULT_FLOW | keyof typeof DEFAULT_HEARTBEAT
-  ]: number;
-};
 
 /** `maxFrameSize` -> `max-frame-size`. */
 export function kebab(name: string): string {
@@ -151,260 +123,196 @@ export function envName(flag: string): string {
   return 'COILMQ_' + flag.toUpperCase().replace(/-/g, '_');
 }
 
-function limitField(key: string): Field {
-  const grace = key === 'heartbeatGrace';
-  const e = 'a number of at least 1';
-  return {
-    path: `limits.${key}`,
-    flag: kebab(key),
-    arg: grace
-      ? '<factor>'
-      : /Timeout|Interval/.test(key)
-        ? '<ms>'
-        : /Size|Bytes|Length|WaterMark/.test(key)
-          ? '<bytes>'
-          : '<n>',
-    kind: grace ? 'number' : 'int',
-    help: LIMIT_HELP[key] ?? key,
-    schema: grace
-      ? z.number({ error: e }).min(1, { error: e }).max(1000, { error: e })
-      : integer(LIMIT_MIN[key] ?? 1),
-  };
+/** One of the command's own settings. */
+function field(
+  path: string,
+  flag: string,
+  rule: Rule<unknown>,
+  help: string,
+  more: Partial<Field> = {},
+): Field {
+  return { path, flag, arg: rule.arg, kind: rule.text, help, schema: zodOf(rule), ...more };
+}
+
+/** Where the command treats a library setting differently. Absent parts are the library's. */
+interface CliChange {
+  /** Its key within its section, when not its name. */
+  readonly key?: string;
+  readonly short?: string;
+  readonly rule?: Rule<unknown>;
+  readonly default?: unknown;
+  readonly help?: string;
+  readonly toOption?: (value: unknown) => unknown;
+}
+
+const offWhenZero = (v: unknown): unknown => (v === 0 ? undefined : v);
+
+const CLI_CHANGES: { readonly [K in SettingName]?: CliChange } = {
+  // CoilMQ's short flags.
+  host: { short: '-b' },
+  port: { short: '-p' },
+  // The command serves STOMP over WebSocket unless told not to, on RabbitMQ Web-STOMP's
+  // port; the library opens no listener it was not given. A flag cannot say "absent" or
+  // false, so for the command's optional listeners 0 means off instead of "a free port".
+  wsPort: {
+    default: 15674,
+    help: 'STOMP over WebSocket port (0 turns it off)',
+    toOption: offWhenZero,
+  },
+  tlsPort: {
+    key: 'port',
+    rule: port,
+    help: 'STOMP over TLS port, with --tls-cert (0 turns it off)',
+    toOption: (v) => (v === 0 ? false : v),
+  },
+  wssPort: {
+    help: 'STOMP over secure WebSocket port, with --tls-cert (default: off)',
+    toOption: offWhenZero,
+  },
+};
+
+/** The library settings of a section (undefined: the top level), in the table's order. */
+function settingFields(section: Section | undefined): Field[] {
+  return SETTING_NAMES.flatMap((name) => {
+    const s: SettingSpec = SETTINGS[name];
+    if (s.section !== section) return [];
+    const cli = CLI_CHANGES[name] ?? {};
+    const rule = cli.rule ?? s.rule;
+    const key = cli.key ?? name;
+    const f: Field = {
+      path: section === undefined ? key : `${section}.${key}`,
+      flag: kebab(name),
+      arg: rule.arg,
+      kind: rule.text,
+      help:
+        cli.help ?? (rule.values === undefined ? s.help : `${s.help}: ${rule.values.join(', ')}`),
+      schema: zodOf(rule),
+      option: name,
+      ...('default' in cli
+        ? { default: cli.default }
+        : 'default' in s
+          ? { default: s.default }
+          : {}),
+      ...(cli.short !== undefined ? { short: cli.short } : {}),
+      ...(cli.toOption !== undefined ? { toOption: cli.toOption } : {}),
+    };
+    return [f];
+  });
 }
 
 /** Every setting. The order is the order of `--help` and of the example file. */
 export const FIELDS: readonly Field[] = [
-  // listeners
-  {
-    path: 'listeners.host',
-    flag: 'host',
-    short: '-b',
-    arg: '<addr>',
-    kind: 'string',
-    help: 'address to listen on',
-    schema: text,
-  },
-  {
-    path: 'listeners.port',
-    flag: 'port',
-    short: '-p',
-    arg: '<port>',
-    kind: 'int',
-    help: 'TCP port to listen on',
-    schema: port,
-  },
-  {
-    path: 'listeners.wsPort',
-    flag: 'ws-port',
-    arg: '<port>',
-    kind: 'int',
-    help: 'STOMP over WebSocket port (0 turns it off)',
-    schema: port,
-  },
-  {
-    path: 'listeners.wsPath',
-    flag: 'ws-path',
-    arg: '<path>',
-    kind: 'string',
-    help: 'WebSocket endpoint path',
-    schema: z
-      .string({ error: "a path starting with '/'" })
-      .startsWith('/', { error: "a path starting with '/'" }),
-  },
-  {
-    path: 'listeners.allowedOrigins',
-    flag: 'allowed-origins',
-    arg: '<list>',
-    kind: 'list',
-    help: 'comma-separated Origins allowed to open WebSockets (default: all)',
-    schema: stringList,
-  },
-  {
-    path: 'listeners.tls.cert',
-    flag: 'tls-cert',
-    arg: '<file>',
-    kind: 'string',
-    help: 'TLS certificate chain (PEM); turns TLS on with --tls-key',
-    schema: file,
-  },
-  {
-    path: 'listeners.tls.key',
-    flag: 'tls-key',
-    arg: '<file>',
-    kind: 'string',
-    help: 'TLS private key (PEM)',
-    schema: file,
-  },
-  {
-    path: 'listeners.tls.ca',
-    flag: 'tls-ca',
-    arg: '<file>',
-    kind: 'string',
-    help: 'CA certificates (PEM) that client certificates must chain to',
-    schema: file,
-  },
-  {
-    path: 'listeners.tls.port',
-    flag: 'tls-port',
-    arg: '<port>',
-    kind: 'int',
-    help: 'STOMP over TLS port, with --tls-cert (0 turns it off)',
-    schema: port,
-  },
-  {
-    path: 'listeners.tls.wssPort',
-    flag: 'wss-port',
-    arg: '<port>',
-    kind: 'int',
-    help: 'STOMP over secure WebSocket port, with --tls-cert (default: off)',
-    schema: port,
-  },
-  {
-    path: 'listeners.tls.requireClientCert',
-    flag: 'tls-require-client-cert',
-    kind: 'bool',
-    help: 'require a client certificate signed by --tls-ca; its subject CN is the login',
-    schema: bool,
-  },
-  // store
-  {
-    path: 'store.kind',
-    flag: 'store',
-    arg: '<kind>',
-    kind: 'string',
-    help: 'where queues are kept: sqlite (durable) or memory',
-    schema: oneOf(['sqlite', 'memory']),
-  },
-  {
-    path: 'store.dataDir',
-    flag: 'data-dir',
-    arg: '<dir>',
-    kind: 'string',
-    help: 'directory of the SQLite store',
-    schema: z.string({ error: 'a directory' }).min(1, { error: 'a directory' }),
-  },
-  {
-    path: 'store.synchronous',
-    flag: 'sync',
-    arg: '<mode>',
-    kind: 'string',
-    help: 'full: a RECEIPT means on disk; normal: survives a crash of coilmq, not of the machine',
-    schema: oneOf(['full', 'normal'], true),
-  },
-  {
-    path: 'store.batchWindowMs',
-    flag: 'batch-window-ms',
-    arg: '<ms>',
-    kind: 'int',
-    help: 'how long a commit gathers writes (0: one event-loop turn)',
-    schema: integer(0, 60_000, 'an integer from 0 to 60000'),
-  },
-  // limits, flow control, heart-beats: every key of src/limits.ts under its own name
-  ...LIMIT_KEYS.map(limitField),
-  // schedulers
-  {
-    path: 'schedulers.subscriberScheduler',
-    flag: 'subscriber-scheduler',
-    arg: '<name>',
-    kind: 'string',
-    help: 'which consumer of a queue gets the next message: favor-reliable, random, round-robin',
-    schema: oneOf(['favor-reliable', 'random', 'round-robin']),
-  },
-  {
-    path: 'schedulers.queueScheduler',
-    flag: 'queue-scheduler',
-    arg: '<name>',
-    kind: 'string',
-    help: "which of a consumer's queues is served first: random, round-robin",
-    schema: oneOf(['random', 'round-robin']),
-  },
-  // authentication and authorization
-  {
-    path: 'auth.usersFile',
-    flag: 'users',
-    arg: '<file>',
-    kind: 'string',
-    help: 'users file (coilmq passwd); without one every login is accepted',
-    schema: file,
-  },
-  {
-    path: 'auth.anonymous',
-    flag: 'anonymous',
-    kind: 'bool',
-    help: 'with --users, also let clients in without a login',
-    schema: bool,
-  },
-  {
-    path: 'auth.failureDelayMs',
-    flag: 'auth-failure-delay-ms',
-    arg: '<ms>',
-    kind: 'int',
-    help: 'ms before a refused login gets its ERROR',
-    schema: integer(0, 60_000, 'an integer from 0 to 60000'),
-  },
-  {
-    path: 'auth.decodeConnectEscapes',
-    flag: 'decode-connect-escapes',
-    kind: 'bool',
-    help: 'decode escapes in CONNECT headers (for clients that escape passcodes)',
-    schema: bool,
-  },
+  ...settingFields('listeners'),
+  field(
+    'listeners.tls.cert',
+    'tls-cert',
+    file,
+    'TLS certificate chain (PEM); turns TLS on with --tls-key',
+  ),
+  field('listeners.tls.key', 'tls-key', file, 'TLS private key (PEM)'),
+  field(
+    'listeners.tls.ca',
+    'tls-ca',
+    file,
+    'CA certificates (PEM) that client certificates must chain to',
+  ),
+  ...settingFields('listeners.tls'),
+  field(
+    'listeners.tls.requireClientCert',
+    'tls-require-client-cert',
+    boolean,
+    'require a client certificate signed by --tls-ca; its subject CN is the login',
+    { default: false },
+  ),
+  field(
+    'store.kind',
+    'store',
+    oneOf(['sqlite', 'memory'], '<kind>'),
+    'where queues are kept: sqlite (durable) or memory',
+    { default: 'sqlite' },
+  ),
+  field(
+    'store.dataDir',
+    'data-dir',
+    nonEmptyString('a directory', '<dir>'),
+    'directory of the SQLite store',
+    { default: './data' },
+  ),
+  field(
+    'store.synchronous',
+    'sync',
+    oneOf(['full', 'normal'], '<mode>'),
+    'full: a RECEIPT means on disk; normal: survives a crash of coilmq, not of the machine',
+    {
+      default: 'full',
+      schema: z.preprocess(
+        (v) => (typeof v === 'string' ? v.toLowerCase() : v),
+        zodOf(oneOf(['full', 'normal'])),
+      ),
+    },
+  ),
+  field(
+    'store.batchWindowMs',
+    'batch-window-ms',
+    upToAMinute,
+    'how long a commit gathers writes (0: one event-loop turn)',
+    { default: 0 },
+  ),
+  ...settingFields('limits'),
+  ...settingFields('schedulers'),
+  field(
+    'auth.usersFile',
+    'users',
+    file,
+    'users file (coilmq passwd); without one every login is accepted',
+  ),
+  field(
+    'auth.anonymous',
+    'anonymous',
+    boolean,
+    'with --users, also let clients in without a login',
+    {
+      default: false,
+    },
+  ),
+  field(
+    'auth.failureDelayMs',
+    'auth-failure-delay-ms',
+    upToAMinute,
+    'ms before a refused login gets its ERROR',
+    { default: 1000 },
+  ),
+  ...settingFields('auth'),
   {
     path: 'acl',
     kind: 'list',
     help: 'access rules (file only)',
     schema: z.array(accessRule, { error: 'a list of access rules' }),
+    default: [],
   },
-  // logging
-  {
-    path: 'logging.level',
-    flag: 'log-level',
-    arg: '<level>',
-    kind: 'string',
-    help: `log level: ${LOG_LEVELS.join(', ')}`,
-    schema: oneOf(LOG_LEVELS),
-  },
-  {
-    path: 'logging.file',
-    flag: 'logfile',
-    short: '-l',
-    arg: '<file>',
-    kind: 'string',
-    help: 'write the log (JSON lines) to this file instead of standard output',
-    schema: file,
-  },
-  // process
-  {
-    path: 'shutdownTimeout',
-    flag: 'shutdown-timeout',
-    arg: '<ms>',
-    kind: 'int',
-    help: 'ms a clean stop waits for clients before closing their connections',
-    schema: integer(0),
-  },
-  {
-    path: 'closeLinger',
-    flag: 'close-linger',
-    arg: '<ms>',
-    kind: 'int',
-    help: 'ms a client has to close after an ERROR or DISCONNECT',
-    schema: integer(0),
-  },
-  {
-    path: 'nackRequeue',
-    flag: 'nack-requeue',
-    kind: 'bool',
-    help: 'NACK puts the message back on its queue (--no-nack-requeue: drops it)',
-    schema: bool,
-  },
-  {
-    path: 'pidfile',
-    flag: 'pidfile',
-    arg: '<file>',
-    kind: 'string',
-    help: 'write the process id to this file, removed at exit',
-    schema: file,
-  },
+  field(
+    'logging.level',
+    'log-level',
+    oneOf(LOG_LEVELS, '<level>'),
+    `log level: ${LOG_LEVELS.join(', ')}`,
+    { default: 'info' },
+  ),
+  field(
+    'logging.file',
+    'logfile',
+    file,
+    'write the log (JSON lines) to this file instead of standard output',
+    { short: '-l' },
+  ),
+  field(
+    'shutdownTimeout',
+    'shutdown-timeout',
+    milliseconds,
+    'ms a clean stop waits for clients before closing their connections',
+    { default: 10_000 },
+  ),
+  ...settingFields(undefined),
+  field('pidfile', 'pidfile', file, 'write the process id to this file, removed at exit'),
 ];
 
 export const FIELD_BY_PATH: ReadonlyMap<string, Field> = new Map(FIELDS.map((f) => [f.path, f]));
@@ -416,15 +324,24 @@ export const CONFIG_ENV = 'COILMQ_CONFIG';
 
 // --- the resolved configuration ---------------------------------------------------------
 
-export interface Config {
-  listeners: {
-    host: string;
-    port: number;
+type SectionOf<K extends SettingName> = (typeof SETTINGS)[K] extends {
+  readonly section: infer S;
+}
+  ? S
+  : undefined;
+type NamesIn<S> = {
+  [K in SettingName]: SectionOf<K> extends S ? K : never;
+}[SettingName];
+/** The library settings of a section, by name; one without a default may be absent. */
+type SettingsIn<S extends Section | undefined> = Pick<SettingValues, NamesIn<S> & DefaultedName> &
+  Partial<Pick<SettingValues, Exclude<NamesIn<S>, DefaultedName>>>;
+
+export type Limits = SettingsIn<'limits'>;
+
+export interface Config extends SettingsIn<undefined> {
+  listeners: SettingsIn<'listeners'> & {
     /** 0: off. */
     wsPort: number;
-    wsPath: string;
-    /** Absent: every Origin. */
-    allowedOrigins?: string[];
     /** Absent: no TLS. */
     tls?: {
       cert: string;
@@ -444,52 +361,58 @@ export interface Config {
     batchWindowMs: number;
   };
   limits: Limits;
-  schedulers: {
-    subscriberScheduler: 'favor-reliable' | 'random' | 'round-robin';
-    queueScheduler: 'random' | 'round-robin';
-  };
-  auth: {
+  schedulers: SettingsIn<'schedulers'>;
+  auth: SettingsIn<'auth'> & {
     usersFile?: string;
     anonymous: boolean;
     failureDelayMs: number;
-    decodeConnectEscapes: boolean;
   };
   acl: AccessRuleConfig[];
   logging: { level: LogLevel; file?: string };
   shutdownTimeout: number;
-  closeLinger: number;
-  nackRequeue: boolean;
   pidfile?: string;
 }
 
-/** Defaults of every setting that has one (the rest are off when absent). */
-export const DEFAULTS = {
-  listeners: {
-    host: '127.0.0.1',
-    port: 61613,
-    wsPort: 15674,
-    wsPath: '/ws',
-    tls: { port: 61614, requireClientCert: false },
-  },
-  store: { kind: 'sqlite', dataDir: './data', synchronous: 'full', batchWindowMs: 0 },
-  limits: { ...DEFAULT_LIMITS, ...DEFAULT_FLOW, ...DEFAULT_HEARTBEAT } as Limits,
-  schedulers: { subscriberScheduler: 'favor-reliable', queueScheduler: 'random' },
-  auth: { anonymous: false, failureDelayMs: 1000, decodeConnectEscapes: false },
-  acl: [] as AccessRuleConfig[],
-  logging: { level: 'info' },
-  shutdownTimeout: 10_000,
-  closeLinger: 1000,
-  nackRequeue: true,
-} as const;
+type Raw = Record<string, unknown>;
 
-/** The default of a dotted key, if it has one. */
-export function defaultOf(path: string): unknown {
-  let v: unknown = DEFAULTS;
+function get(raw: unknown, path: string): unknown {
+  let v = raw;
   for (const k of path.split('.')) {
     if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[k];
+    v = (v as Raw)[k];
   }
   return v;
+}
+
+/** Defaults of every setting that has one (the rest are off when absent), as a configuration. */
+export const DEFAULTS: Readonly<Raw> = (() => {
+  const root: Raw = {};
+  for (const f of FIELDS) {
+    if (f.default === undefined) continue;
+    const keys = f.path.split('.');
+    let node = root;
+    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Raw;
+    node[keys[keys.length - 1]!] = f.default;
+  }
+  return root;
+})();
+
+const FIELD_BY_OPTION: ReadonlyMap<SettingName, Field> = new Map(
+  FIELDS.flatMap((f) => (f.option === undefined ? [] : [[f.option, f] as const])),
+);
+
+/**
+ * The library options a configuration sets: every setting of src/settings.ts, in the
+ * library's terms. The certificates, the store and the hooks are serve.ts's.
+ */
+export function settingOptions(config: Config): BrokerOptions {
+  const o: Raw = {};
+  for (const [name, f] of FIELD_BY_OPTION) {
+    const v = get(config, f.path);
+    const option = v === undefined || f.toOption === undefined ? v : f.toOption(v);
+    if (option !== undefined) o[name] = option;
+  }
+  return o as BrokerOptions;
 }
 
 // --- the schema --------------------------------------------------------------------------
@@ -533,17 +456,6 @@ export const KNOWN_KEYS: ReadonlyMap<string, string[]> = (() => {
   return m;
 })();
 
-type Raw = Record<string, unknown>;
-
-function get(raw: unknown, path: string): unknown {
-  let v = raw;
-  for (const k of path.split('.')) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Raw)[k];
-  }
-  return v;
-}
-
 /**
  * Rules between settings. Messages name other keys as `{dotted.key}`; load.ts writes them
  * the way the offending setting was given (a flag, an environment variable, a file key).
@@ -576,16 +488,18 @@ function crossChecks(raw: Raw, ctx: z.RefinementCtx): void {
       if (given(p)) issue(p, 'applies only with {store.kind} sqlite');
     }
   }
-  const min = get(raw, 'limits.heartbeatMinInterval');
-  const max = get(raw, 'limits.heartbeatMaxInterval');
-  const lo = typeof min === 'number' ? min : DEFAULT_HEARTBEAT.heartbeatMinInterval;
-  const hi = typeof max === 'number' ? max : DEFAULT_HEARTBEAT.heartbeatMaxInterval;
-  if (hi > 0 && lo > hi) {
+  // The library's rules between its settings, on the values in force.
+  const values: { [K in SettingName]?: unknown } = {};
+  for (const [name, f] of FIELD_BY_OPTION) {
+    const v = get(raw, f.path) ?? f.default;
+    if (v === undefined || !f.schema.safeParse(v).success) continue; // reported on its own
+    values[name] = f.toOption === undefined ? v : f.toOption(v);
+  }
+  const pathOf = (name: string): string => FIELD_BY_OPTION.get(name as SettingName)!.path;
+  for (const c of conflicts(values, (name) => given(pathOf(name)))) {
     issue(
-      given('limits.heartbeatMinInterval')
-        ? 'limits.heartbeatMinInterval'
-        : 'limits.heartbeatMaxInterval',
-      `must not exceed {limits.heartbeatMaxInterval} (${lo} > ${hi})`,
+      pathOf(c.setting),
+      c.message.replace(/\{(\w+)\}/g, (_, name: string) => `{${pathOf(name)}}`),
     );
   }
   const acl = get(raw, 'acl');

@@ -1,24 +1,29 @@
+import type { StompError } from '../errors.js';
 import { escapeHeader } from './escape.js';
-import { EMPTY, type Frame } from './frame.js';
+import { EMPTY, Frame } from './frame.js';
 import { BODY_COMMANDS, isUnescapedCommand, type StompVersion } from './version.js';
 
 const LF = 0x0a;
 
-/** The NUL that ends every frame (F-01). */
+/** The NUL octet that ends every frame (STOMP 1.2, "STOMP Frames"). */
 export const FRAME_END = Buffer.from([0]);
 
-/** A heart-beat: one EOL (HB-03). LF is valid in every version. */
+/**
+ * A heart-beat: one EOL (STOMP 1.1+, "Heart-beating"). A bare LF, because 1.1 asks for
+ * exactly that and it is also an EOL in 1.2.
+ */
 export const HEARTBEAT = Buffer.from('\n');
 
 /*
  * Nearly every header name and value is plain ASCII that needs no escaping. One regex
- * test per string tells such strings apart (faster, measured, than a JS loop over char
- * codes), and when a whole head is made of them its byte length is its string length and
- * it can be written as latin1: no Buffer.byteLength pass and no UTF-8 encoder.
+ * test per string tells such strings apart (faster than a JS loop over char codes), and
+ * when all the lines being built are made of them their byte length is their string
+ * length and they can be written as latin1: no Buffer.byteLength pass and no UTF-8 encoder.
  *
  * NOT_PLAIN[v] matches what version v would change (1.0: EOLs, flattened; 1.1: \ LF
- * and :; 1.2: also CR) or a non-ASCII character. CONNECT, STOMP and CONNECTED in 1.1
- * and 1.2 are never escaped (E-05): like 1.0, only EOLs (flattened) and non-ASCII matter.
+ * and :; 1.2: also CR) or a non-ASCII character. CONNECT, STOMP and CONNECTED are never
+ * escaped (STOMP 1.1+, "Value Encoding"): for them, as in 1.0, only EOLs (flattened) and
+ * non-ASCII matter.
  */
 const NON_ASCII = /[\u0080-\uffff]/;
 const NOT_PLAIN: Record<StompVersion, RegExp> = {
@@ -32,8 +37,8 @@ type Latin1Write = (this: Buffer, text: string, offset: number, length: number) 
 /**
  * The method Buffer#write ends up calling for 'latin1', present on Node's Buffer prototype
  * though undocumented. Buffer#write checks its arguments and looks the encoding up on every
- * call: with two strings written per MESSAGE that was about a tenth of the broker's CPU on
- * a busy queue. Used when present, with Buffer#write as the fallback.
+ * call, and the delivery path writes two strings per MESSAGE. Used when present, with
+ * Buffer#write as the fallback.
  */
 const nativeLatin1Write = checkedLatin1Write(
   (Buffer.prototype as unknown as { latin1Write?: Latin1Write }).latin1Write,
@@ -58,13 +63,20 @@ function writeLatin1(out: Buffer, text: string, pos: number, length: number): nu
     : out.write(text, pos, length, 'latin1');
 }
 
-/** 1.0 has no escapes (E-01): an EOL inside a header would start a new line, so it becomes a space. */
+/**
+ * STOMP 1.0 has no escapes, and neither do CONNECT, STOMP and CONNECTED (STOMP 1.1+,
+ * "Value Encoding"): an EOL inside a header would start a new line, so it becomes a space
+ * (README, "Behaviour worth knowing").
+ */
 function flatten10(s: string): string {
   return s.indexOf('\n') === -1 && s.indexOf('\r') === -1 ? s : s.replace(/[\r\n]/g, ' ');
 }
 
-/** The text of a frame head as it is built, and whether it is still all ASCII. */
-class Head {
+/**
+ * The text of a frame's command and header lines as they are built, and whether it is
+ * still all ASCII (then its byte length is its string length).
+ */
+class LineBuilder {
   text: string;
   ascii = true;
 
@@ -74,44 +86,50 @@ class Head {
 
   /**
    * Appends the header lines, leaving out content-length (always recomputed from the body).
+   * `unescaped`: the lines are a CONNECT's, STOMP's or CONNECTED's, never escaped.
    * `plain`: the caller knows that no name or value needs escaping (Frame.plain).
    */
-  lines(headers: readonly string[], version: StompVersion, raw: boolean, plain = false): void {
-    const notPlain = raw ? NOT_PLAIN['1.0'] : NOT_PLAIN[version];
+  appendHeaders(
+    headers: readonly string[],
+    version: StompVersion,
+    unescaped: boolean,
+    plain = false,
+  ): void {
+    const notPlain = unescaped ? NOT_PLAIN['1.0'] : NOT_PLAIN[version];
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name === 'content-length') continue;
       const value = headers[i + 1]!;
       if (!plain && (notPlain.test(name) || notPlain.test(value))) {
         this.text +=
-          this.encode(name, version, raw) + ':' + this.encode(value, version, raw) + '\n';
+          this.encode(name, version, unescaped) +
+          ':' +
+          this.encode(value, version, unescaped) +
+          '\n';
       } else {
         this.text += name + ':' + value + '\n';
       }
     }
   }
 
-  /** A name or value as the wire has it: escaped (E-04), raw (E-05) or flattened (1.0). */
-  private encode(s: string, version: StompVersion, raw: boolean): string {
+  /**
+   * A name or value as the wire has it: escaped (STOMP 1.1+, "Value Encoding"), or, in 1.0
+   * and for `unescaped` commands, which cannot carry an EOL, flattened.
+   */
+  private encode(s: string, version: StompVersion, unescaped: boolean): string {
     if (this.ascii && NON_ASCII.test(s)) this.ascii = false;
-    // Unescaped heads (1.0, and CONNECT/STOMP/CONNECTED: E-05) cannot carry an EOL.
-    if (version === '1.0' || raw) return flatten10(s);
+    if (version === '1.0' || unescaped) return flatten10(s);
     return escapeHeader(s, version);
   }
 }
 
-/** Head, the blank line, `middle` (already encoded header lines) if any, body and NUL. */
-function assemble(head: Head, middle: Buffer | null, body: Buffer): Buffer {
-  const text = head.text;
-  const headLength = head.ascii ? text.length : Buffer.byteLength(text);
-  const middleLength = middle === null ? 0 : middle.length;
-  const out = Buffer.allocUnsafe(headLength + middleLength + 1 + body.length + 1);
-  out.write(text, 0, headLength, head.ascii ? 'latin1' : 'utf8');
-  let pos = headLength;
-  if (middle !== null) {
-    out.set(middle, pos);
-    pos += middleLength;
-  }
+/** The lines, the blank line that ends them, the body and the NUL, in one Buffer. */
+function assemble(lines: LineBuilder, body: Buffer): Buffer {
+  const text = lines.text;
+  const linesLength = lines.ascii ? text.length : Buffer.byteLength(text);
+  const out = Buffer.allocUnsafe(linesLength + 1 + body.length + 1);
+  out.write(text, 0, linesLength, lines.ascii ? 'latin1' : 'utf8');
+  let pos = linesLength;
   out[pos++] = LF;
   // TypedArray#set copies without Buffer#copy's argument handling and temporary view.
   out.set(body, pos);
@@ -120,31 +138,36 @@ function assemble(head: Head, middle: Buffer | null, body: Buffer): Buffer {
 }
 
 /**
- * Encodes a frame into one Buffer, escaping per version (E-04) except for CONNECT,
- * STOMP and CONNECTED (E-05). SEND, MESSAGE and ERROR always get a `content-length`
- * computed from the body (B-04), replacing any the frame had.
+ * Encodes a frame into one Buffer, escaping its headers for `version` except for CONNECT,
+ * STOMP and CONNECTED (STOMP 1.1+, "Value Encoding"). SEND, MESSAGE and ERROR always get a
+ * `content-length` computed from the body, replacing any the frame had: the spec requires
+ * one only for a body with NULs (STOMP 1.1+, "Header content-length"), and coilmq always
+ * writes it so that no client has to find the body's end by looking for a NUL.
  */
 export function encodeFrame(frame: Frame, version: StompVersion): Buffer {
-  const raw = isUnescapedCommand(frame.command);
-  const head = new Head(frame.command + '\n');
-  if (NON_ASCII.test(frame.command)) head.ascii = false;
-  head.lines(frame.headers, version, raw);
+  const unescaped = isUnescapedCommand(frame.command);
+  const lines = new LineBuilder(frame.command + '\n');
+  if (NON_ASCII.test(frame.command)) lines.ascii = false;
+  lines.appendHeaders(frame.headers, version, unescaped);
   const body = frame.body;
-  if (BODY_COMMANDS.has(frame.command)) head.text += 'content-length:' + body.length + '\n';
-  return assemble(head, null, body);
+  if (BODY_COMMANDS.has(frame.command)) lines.text += 'content-length:' + body.length + '\n';
+  return assemble(lines, body);
 }
 
 /** Header lines as a version writes them (content-length left out), and whether they are all ASCII. */
-export interface HeaderText {
+export interface EncodedLines {
   readonly text: string;
   readonly ascii: boolean;
 }
 
-/** Encodes header lines once, for a caller that reuses them (a subscription's own line). */
-export function headerText(headers: readonly string[], version: StompVersion): HeaderText {
-  const head = new Head('');
-  head.lines(headers, version, false);
-  return { text: head.text, ascii: head.ascii };
+/**
+ * Encodes header lines once, for a caller that reuses them in many frames (a subscription's
+ * own `subscription` line, in every MESSAGE it gets).
+ */
+export function encodeLines(headers: readonly string[], version: StompVersion): EncodedLines {
+  const lines = new LineBuilder('');
+  lines.appendHeaders(headers, version, false);
+  return { text: lines.text, ascii: lines.ascii };
 }
 
 /**
@@ -170,18 +193,22 @@ export class CommonParts {
 /**
  * A MESSAGE whose common part (destination, user headers, content-length) is encoded
  * once per protocol version and shared by every delivery, so that a topic with many
- * subscribers escapes and measures headers once. Each delivery adds only its own
- * headers (`subscription`, `message-id`, `ack`, redelivery marks), written first so that
- * they win over anything a sender put in the common part (E-06).
+ * subscribers escapes and measures headers once. Each delivery adds only its own first
+ * lines (the command line, then `subscription`, `message-id`, `ack`, redelivery marks),
+ * written before the common part so that they win over anything a sender put there
+ * (STOMP 1.2, "Repeated Header Entries").
  */
 export class SharedMessage {
   readonly headers: readonly string[];
   readonly body: Buffer;
-  /** No header needs escaping in any version (Frame.plain). */
+  /** No header needs escaping in any version (Frame.plain): encoding skips the checks. */
   private readonly plain: boolean;
   private readonly parts: CommonParts;
 
-  /** `parts`: from CommonCache.partsFor, when the caller may share them with other messages. */
+  /**
+   * `parts`: encoded common parts the caller lets this message share with others that have
+   * the same headers and body length; by default its own.
+   */
   constructor(
     headers: readonly string[],
     body: Buffer = EMPTY,
@@ -201,10 +228,10 @@ export class SharedMessage {
       let text: string;
       let ascii: boolean;
       if (c === null) {
-        const head = new Head('');
-        head.lines(this.headers, version, false, this.plain);
-        text = head.text + 'content-length:' + this.body.length + '\n';
-        ascii = head.ascii;
+        const lines = new LineBuilder('');
+        lines.appendHeaders(this.headers, version, false, this.plain);
+        text = lines.text + 'content-length:' + this.body.length + '\n';
+        ascii = lines.ascii;
       } else {
         text = c.text;
         ascii = true;
@@ -220,28 +247,21 @@ export class SharedMessage {
     return c;
   }
 
-  /** One MESSAGE frame for one delivery: `perDelivery` is a flat [name, value, ...] list. */
-  encode(version: StompVersion, perDelivery: readonly string[]): Buffer {
-    const head = new Head('MESSAGE\n');
-    head.lines(perDelivery, version, false);
-    return this.encodeWith(version, head.text, head.ascii);
-  }
-
   /**
-   * One MESSAGE frame whose first lines, `head` (the command line and the delivery's own
-   * headers, already encoded for `version`), the caller made: the delivery path builds them
-   * without a header list or escaping checks, from values it knows to be plain.
+   * One MESSAGE frame for one delivery. `firstLines` is the MESSAGE command line and the
+   * delivery's own header lines, already encoded for `version` by the caller (encodeLines,
+   * or text it knows to be plain); `ascii` says they are all ASCII.
    */
-  encodeWith(version: StompVersion, head: string, ascii: boolean): Buffer {
-    const headLength = ascii ? head.length : Buffer.byteLength(head);
-    const out = Buffer.allocUnsafe(this.frameLength(version, headLength));
-    this.encodeInto(out, 0, version, head, headLength, ascii);
+  encodeWith(version: StompVersion, firstLines: string, ascii: boolean): Buffer {
+    const firstLinesLength = ascii ? firstLines.length : Buffer.byteLength(firstLines);
+    const out = Buffer.allocUnsafe(this.frameLength(version, firstLinesLength));
+    this.encodeInto(out, 0, version, firstLines, firstLinesLength, ascii);
     return out;
   }
 
-  /** The size of the frame encodeWith makes, given its head's length in bytes. */
-  frameLength(version: StompVersion, headLength: number): number {
-    return headLength + this.common(version).length + 1 + this.body.length + 1;
+  /** The size of the frame encodeWith makes, given the length of its first lines in bytes. */
+  frameLength(version: StompVersion, firstLinesLength: number): number {
+    return firstLinesLength + this.common(version).length + 1 + this.body.length + 1;
   }
 
   /**
@@ -252,14 +272,14 @@ export class SharedMessage {
     out: Buffer,
     pos: number,
     version: StompVersion,
-    head: string,
-    headLength: number,
+    firstLines: string,
+    firstLinesLength: number,
     ascii: boolean,
   ): number {
     const body = this.body;
     pos += ascii
-      ? writeLatin1(out, head, pos, headLength)
-      : out.write(head, pos, headLength, 'utf8');
+      ? writeLatin1(out, firstLines, pos, firstLinesLength)
+      : out.write(firstLines, pos, firstLinesLength, 'utf8');
     pos = writeCommon(out, pos, this.common(version));
     out[pos++] = LF;
     out.set(body, pos);
@@ -269,21 +289,15 @@ export class SharedMessage {
   }
 
   /**
-   * The frame up to and including the blank line, for a caller that writes the shared body
-   * and FRAME_END after it itself: a large body is then never copied per delivery.
+   * The frame encodeWith makes, up to and including the blank line, for a caller that
+   * writes the shared body and FRAME_END after it itself: a large body is then never
+   * copied per delivery.
    */
-  encodeHead(version: StompVersion, perDelivery: readonly string[]): Buffer {
-    const head = new Head('MESSAGE\n');
-    head.lines(perDelivery, version, false);
-    return this.encodeHeadWith(version, head.text, head.ascii);
-  }
-
-  /** encodeHead, with the delivery's own lines made by the caller (see encodeWith). */
-  encodeHeadWith(version: StompVersion, head: string, ascii: boolean): Buffer {
+  encodeBeforeBody(version: StompVersion, firstLines: string, ascii: boolean): Buffer {
     const common = this.common(version);
-    const headLength = ascii ? head.length : Buffer.byteLength(head);
-    const out = Buffer.allocUnsafe(headLength + common.length + 1);
-    let pos = out.write(head, 0, headLength, ascii ? 'latin1' : 'utf8');
+    const firstLinesLength = ascii ? firstLines.length : Buffer.byteLength(firstLines);
+    const out = Buffer.allocUnsafe(firstLinesLength + common.length + 1);
+    let pos = out.write(firstLines, 0, firstLinesLength, ascii ? 'latin1' : 'utf8');
     pos = writeCommon(out, pos, common);
     out[pos] = LF;
     return out;
@@ -294,4 +308,27 @@ function writeCommon(out: Buffer, pos: number, common: Common): number {
   if (common.bytes === null) return pos + writeLatin1(out, common.text, pos, common.length);
   out.set(common.bytes, pos);
   return pos + common.length;
+}
+
+/**
+ * An ERROR frame for `e`: `message` (ending in the stable code), `code`, any extra headers,
+ * and the description as a text body (STOMP 1.2, "ERROR").
+ */
+export function encodeError(
+  e: StompError,
+  extra: readonly string[],
+  version: StompVersion,
+): Buffer {
+  // The charset is explicit (STOMP 1.2, "Header content-type"); it also keeps stompit 1.0,
+  // which mishandles a bare `text/plain` ERROR body, working.
+  const headers = [
+    'message',
+    `${e.message} (${e.code})`,
+    'code',
+    e.code,
+    ...extra,
+    'content-type',
+    'text/plain;charset=utf-8',
+  ];
+  return encodeFrame(new Frame('ERROR', headers, Buffer.from(e.message + '\n')), version);
 }

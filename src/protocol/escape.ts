@@ -4,9 +4,10 @@ import type { StompVersion } from './version.js';
 const BACKSLASH = 0x5c;
 
 /**
- * Decodes the header bytes buf[start, end) per version. 1.0 has no escapes (E-01).
- * 1.1 knows \n \c \\ (E-02); 1.2 adds \r (E-03). Anything else, a lone trailing
- * backslash included, is a fatal protocol error.
+ * Decodes the header bytes buf[start, end) per version (null: a CONNECT's, never escaped).
+ * 1.0 has no escapes. 1.1 knows \n \c \\ (STOMP 1.1, "Value Encoding"); 1.2 adds \r
+ * (STOMP 1.2, "Value Encoding"). Anything else, a lone trailing backslash included, is a
+ * fatal protocol error.
  */
 export function decodeHeaderBytes(
   buf: Buffer,
@@ -46,8 +47,9 @@ const NEEDS_ESCAPE_11 = /[\\\n:]/;
 const NEEDS_ESCAPE_12 = /[\\\r\n:]/;
 
 /**
- * Escapes a header name or value for the wire (E-04). 1.1 escapes LF, `:` and `\`;
- * 1.2 also CR. 1.0 has no escaping, so the caller must not send such characters.
+ * Escapes a header name or value for the wire (STOMP 1.1+, "Value Encoding"). 1.1 escapes
+ * LF, `:` and `\`; 1.2 also CR. 1.0 has no escaping, so the caller must not send such
+ * characters.
  */
 export function escapeHeader(s: string, version: StompVersion): string {
   if (version === '1.0') return s;

@@ -2,16 +2,19 @@
  * A STOMP frame. Headers are kept in wire order with repeats, as a flat array of
  * alternating names and values ([name0, value0, name1, value1, ...]): it costs one
  * allocation per frame instead of one per header. Lookups return the first occurrence,
- * which is the one that counts (E-06).
+ * which is the one that counts (STOMP 1.2, "Repeated Header Entries").
  */
 export class Frame {
   command: string;
   headers: string[];
   body: Buffer;
   /**
-   * Every header name and value is ASCII without ':', '\\', CR or LF, so it is
-   * written the same in every version, without escaping (E-04). The parser knows it from its
-   * one pass over the bytes; a frame built otherwise says false and is checked when encoded.
+   * True: no header needs escaping in any version. Every name and value is known to be
+   * ASCII without ':', '\\', CR or LF, so it is written as it is in every version (STOMP
+   * 1.1+, "Value Encoding") and the encoder skips its checks. False: not known, and the
+   * encoder checks each header (it does not mean that some header needs escaping). The
+   * parser knows it from its one pass over the bytes; a frame built otherwise says false.
+   * Says nothing about the body.
    */
   readonly plain: boolean;
 
@@ -22,7 +25,7 @@ export class Frame {
     this.plain = plain;
   }
 
-  /** The first value of a header, or undefined (E-06). */
+  /** The first value of a header, or undefined (STOMP 1.2, "Repeated Header Entries"). */
   header(name: string): string | undefined {
     const h = this.headers;
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];

@@ -2,11 +2,12 @@ export { Frame, EMPTY } from './frame.js';
 export { FrameParser, type ParserHandler, type ParserOptions } from './parser.js';
 export {
   encodeFrame,
-  headerText,
+  encodeLines,
+  encodeError,
   SharedMessage,
   HEARTBEAT,
   FRAME_END,
-  type HeaderText,
+  type EncodedLines,
 } from './encoder.js';
 export { escapeHeader, decodeHeaderBytes } from './escape.js';
 export {

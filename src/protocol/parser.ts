@@ -1,5 +1,5 @@
 import { StompError } from '../errors.js';
-import { DEFAULT_LIMITS, type FrameLimits } from '../limits.js';
+import { DEFAULT_OPTIONS, type FrameLimits } from '../settings.js';
 import { decodeHeaderBytes } from './escape.js';
 import { EMPTY, Frame } from './frame.js';
 import { isUnescapedCommand, type StompVersion } from './version.js';
@@ -15,7 +15,7 @@ const NUL = 0x00;
  * notes everything the rest of the parse needs to know: the first colon, the first CR,
  * and whether the name or the value holds a backslash or a non-ASCII byte. Lines that
  * hold neither (nearly all of them) are decoded as latin1, which for ASCII equals UTF-8
- * and skips the escape handling; the others go through decodeHeaderBytes as before.
+ * and skips the escape handling; the others go through decodeHeaderBytes.
  *
  * BYTE_CLASS sorts bytes for that pass: 0 for the ordinary ones, so the common case is one
  * table load and one compare per byte. ESCAPED and NON_ASCII are bits, OR-ed into flags.
@@ -118,22 +118,30 @@ const RECENT_MAX = 256;
 /** What the parser hands its frames and heart-beats to. */
 export interface ParserHandler {
   onFrame(frame: Frame): void;
-  /** A bare EOL between frames: a heart-beat (F-03, HB-03). */
+  /**
+   * A bare EOL between frames: frames may be followed by any number of EOLs (STOMP 1.2,
+   * "STOMP Frames"), and an EOL is what a peer with nothing else to send sends as a
+   * heart-beat (STOMP 1.1+, "Heart-beating").
+   */
   onHeartbeat(): void;
 }
 
 export interface ParserOptions extends Partial<FrameLimits> {
   /**
-   * Decode escapes in CONNECT/STOMP/CONNECTED headers too. Off by default, as the spec
-   * requires (E-05); a compatibility switch for clients that escape their passcodes.
+   * Decode escapes in CONNECT/STOMP/CONNECTED headers too. Off by default: those frames
+   * are never escaped (STOMP 1.1+, "Value Encoding"). A compatibility switch for clients
+   * that escape their passcodes anyway.
    */
   decodeConnectEscapes?: boolean;
 }
 
-/** Remembered SEND heads (FrameParser.memo): largest, misses before a pause, its length. */
-const MEMO_MAX = 512;
-const MEMO_MISSES = 4;
-const MEMO_PAUSE = 256;
+/*
+ * The last SEND's header block, remembered (see FrameParser.lastSendBytes): the most bytes
+ * remembered, the misses in a row after which remembering pauses, and for how many frames.
+ */
+const LAST_SEND_MAX_BYTES = 512;
+const LAST_SEND_MAX_MISSES = 4;
+const LAST_SEND_PAUSE_FRAMES = 256;
 
 const enum State {
   Idle,
@@ -183,7 +191,7 @@ export class FrameParser {
 
   private command = '';
   private headers: string[] = [];
-  /** Every header of the frame so far is plain (Frame.plain). */
+  /** No header of the frame so far needs escaping in any version (Frame.plain). */
   private plain = true;
   /**
    * The last value read for each header name of the vocabulary. A producer sends the same
@@ -202,10 +210,10 @@ export class FrameParser {
 
   constructor(handler: ParserHandler, options: ParserOptions = {}) {
     this.handler = handler;
-    this.maxCommandLength = options.maxCommandLength ?? DEFAULT_LIMITS.maxCommandLength;
-    this.maxHeaderLineLength = options.maxHeaderLineLength ?? DEFAULT_LIMITS.maxHeaderLineLength;
-    this.maxHeaders = options.maxHeaders ?? DEFAULT_LIMITS.maxHeaders;
-    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_LIMITS.maxFrameSize;
+    this.maxCommandLength = options.maxCommandLength ?? DEFAULT_OPTIONS.maxCommandLength;
+    this.maxHeaderLineLength = options.maxHeaderLineLength ?? DEFAULT_OPTIONS.maxHeaderLineLength;
+    this.maxHeaders = options.maxHeaders ?? DEFAULT_OPTIONS.maxHeaders;
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_OPTIONS.maxFrameSize;
     this.decodeConnectEscapes = options.decodeConnectEscapes ?? false;
   }
 
@@ -253,12 +261,15 @@ export class FrameParser {
   private parse(chunk: Buffer): void {
     const len = chunk.length;
     let pos = 0;
-    // A head that began in an earlier chunk is not in this one to be remembered.
-    if (this.state === State.Command || this.state === State.Headers) this.frameSplit = true;
+    // A header block that began in an earlier chunk is not in this one to be remembered.
+    if (this.state === State.Command || this.state === State.Headers) {
+      this.headerBlockSplit = true;
+    }
     while (pos < len) {
       switch (this.state) {
         case State.Idle: {
-          // F-03: any number of EOLs may follow a frame; each is a heart-beat.
+          // Any number of EOLs may follow a frame (STOMP 1.2, "STOMP Frames"); each is a
+          // heart-beat.
           const b = chunk[pos]!;
           if (b === LF) {
             pos++;
@@ -266,17 +277,18 @@ export class FrameParser {
           } else if (b === CR) {
             pos++;
             this.state = State.IdleCr;
-          } else if (this.memoLength > 0 && this.reuseHead(chunk, pos, len)) {
-            pos += this.memoLength;
+          } else if (this.lastSendLength > 0 && this.reuseLastSendHeaders(chunk, pos, len)) {
+            pos += this.lastSendLength;
           } else {
             this.state = State.Command;
             this.frameBytes = 0;
             this.frameStart = pos;
-            this.frameSplit = false;
+            this.headerBlockSplit = false;
           }
           break;
         }
         case State.IdleCr:
+          // EOL = [CR] LF (STOMP 1.2, "Augmented BNF").
           if (chunk[pos] !== LF) throw new StompError('INVALID_EOL', 'CR between frames');
           pos++;
           this.state = State.Idle;
@@ -299,14 +311,15 @@ export class FrameParser {
           break;
         }
         case State.Trailer:
-          // B-02: exactly content-length octets, then a NUL must follow (B-07).
+          // Exactly content-length octets, then the NUL that still ends the frame (STOMP
+          // 1.1+, "Header content-length").
           if (chunk[pos] !== NUL) throw new StompError('MISSING_NUL');
           pos++;
           this.emit(this.body);
           if (this.paused) return this.keep(chunk, pos);
           break;
         case State.BodyNul: {
-          // B-03: without content-length the body ends at the first NUL.
+          // Without content-length the body ends at the first NUL (STOMP 1.0, "MESSAGE").
           const nul = chunk.indexOf(NUL, pos);
           const end = nul === -1 ? len : nul;
           if (this.frameBytes + this.bodyPartsLength + (end - pos) > this.maxFrameSize) {
@@ -348,7 +361,7 @@ export class FrameParser {
   }
 
   private appendLine(src: Buffer, start: number, end: number): void {
-    this.frameSplit = true;
+    this.headerBlockSplit = true;
     const need = this.lineLength + (end - start);
     if (need > this.line.length) {
       let size = this.line.length === 0 ? 256 : this.line.length * 2;
@@ -367,8 +380,8 @@ export class FrameParser {
    * for gatherLine. Returns the position after the last line read.
    *
    * This is the parser's hot loop, kept apart from the rarer paths (gatherLine) so that
-   * V8 optimises it on its own: when one piece of code in parse() handled both, it ran
-   * about a third slower as soon as any line had been split across chunks.
+   * V8 optimises it on its own: code that handles both slows down for every line as soon
+   * as one line has been split across chunks.
    */
   private readLines(chunk: Buffer, pos: number, len: number): number {
     do {
@@ -385,70 +398,78 @@ export class FrameParser {
       this.onLine(chunk, pos, lf);
       pos = lf + 1;
     } while (pos < len && this.state === State.Headers);
-    if (this.state > State.Headers && !this.frameSplit) this.rememberHead(chunk, pos);
+    if (this.state > State.Headers && !this.headerBlockSplit) this.rememberSendHeaders(chunk, pos);
     return pos;
   }
 
   /*
-   * A producer sends the same head frame after frame: same command, same destination, same
-   * headers, same content-length. The last SEND head read in one piece is kept (memo*), and
-   * a frame that starts with exactly those bytes, under the same version, is known to parse
-   * to the same command and headers: one native compare replaces reading its lines. Heads
-   * that keep changing (a receipt id per frame, say) stop being remembered for a while
-   * after a few misses, so they cost little more than before.
+   * A producer sends the same header block frame after frame (the command line, the header
+   * lines and the blank line: same destination, same headers, same content-length). The
+   * last SEND's header block read in one piece is kept (lastSend*), and a frame that starts
+   * with exactly those bytes, under the same version, is known to parse to the same command
+   * and headers: one native compare replaces reading its lines. Header blocks that keep
+   * changing (a receipt id per frame, say) stop being remembered for a while after a few
+   * misses, so they cost little.
    */
-  private memo: Buffer = EMPTY;
-  private memoLength = 0;
-  private memoHeaders: readonly string[] = [];
-  private memoPlain = false;
-  private memoContentLength = -1;
-  private memoVersion: StompVersion | null = null;
-  private memoMisses = 0;
-  /** Frames to let go by without a memo, after too many misses. */
-  private memoPause = 0;
-  /** Where in the chunk the frame being read began, and whether its head spans chunks. */
+  /** The last SEND's header block as it arrived: its first lastSendLength bytes. */
+  private lastSendBytes: Buffer = EMPTY;
+  /** 0 when no header block is remembered. */
+  private lastSendLength = 0;
+  private lastSendHeaders: readonly string[] = [];
+  private lastSendPlain = false;
+  private lastSendContentLength = -1;
+  /** The version it was read under: the same bytes may read differently under another. */
+  private lastSendVersion: StompVersion | null = null;
+  private lastSendMisses = 0;
+  /** Frames to let go by without remembering, after too many misses. */
+  private lastSendPause = 0;
+  /** Where in the chunk the frame being read began. */
   private frameStart = 0;
-  private frameSplit = false;
+  /** The header block of the frame being read spans chunks, so it cannot be remembered. */
+  private headerBlockSplit = false;
 
-  /** The frame at chunk[pos] has the remembered head: takes it as read; false if it does not. */
-  private reuseHead(chunk: Buffer, pos: number, len: number): boolean {
-    const n = this.memoLength;
+  /**
+   * If the frame at chunk[pos] starts with the last SEND's header block, takes that as
+   * read and returns true.
+   */
+  private reuseLastSendHeaders(chunk: Buffer, pos: number, len: number): boolean {
+    const n = this.lastSendLength;
     if (
       len - pos >= n &&
-      this.version === this.memoVersion &&
-      chunk.compare(this.memo, 0, n, pos, pos + n) === 0
+      this.version === this.lastSendVersion &&
+      chunk.compare(this.lastSendBytes, 0, n, pos, pos + n) === 0
     ) {
-      this.memoMisses = 0;
-      this.command = 'SEND'; // only SEND heads are remembered
-      this.headers = this.memoHeaders.slice();
-      this.plain = this.memoPlain;
+      this.lastSendMisses = 0;
+      this.command = 'SEND'; // only a SEND's header block is remembered
+      this.headers = this.lastSendHeaders.slice();
+      this.plain = this.lastSendPlain;
       this.frameBytes = n;
-      this.startBody(this.memoContentLength);
+      this.startBody(this.lastSendContentLength);
       return true;
     }
-    if (++this.memoMisses >= MEMO_MISSES) {
-      this.memoLength = 0;
-      this.memoMisses = 0;
-      this.memoPause = MEMO_PAUSE;
+    if (++this.lastSendMisses >= LAST_SEND_MAX_MISSES) {
+      this.lastSendLength = 0;
+      this.lastSendMisses = 0;
+      this.lastSendPause = LAST_SEND_PAUSE_FRAMES;
     }
     return false;
   }
 
-  /** Remembers the head just read, chunk[frameStart, end), if it is a SEND's and small. */
-  private rememberHead(chunk: Buffer, end: number): void {
-    if (this.memoPause > 0) {
-      this.memoPause--;
+  /** Remembers the header block just read, chunk[frameStart, end), if it is a SEND's and small. */
+  private rememberSendHeaders(chunk: Buffer, end: number): void {
+    if (this.lastSendPause > 0) {
+      this.lastSendPause--;
       return;
     }
     const n = end - this.frameStart;
-    if (this.command !== 'SEND' || n > MEMO_MAX) return;
-    if (this.memo.length < n) this.memo = Buffer.allocUnsafe(MEMO_MAX);
-    chunk.copy(this.memo, 0, this.frameStart, end);
-    this.memoLength = n;
-    this.memoHeaders = this.headers.slice();
-    this.memoPlain = this.plain;
-    this.memoContentLength = this.contentLength;
-    this.memoVersion = this.version;
+    if (this.command !== 'SEND' || n > LAST_SEND_MAX_BYTES) return;
+    if (this.lastSendBytes.length < n) this.lastSendBytes = Buffer.allocUnsafe(LAST_SEND_MAX_BYTES);
+    chunk.copy(this.lastSendBytes, 0, this.frameStart, end);
+    this.lastSendLength = n;
+    this.lastSendHeaders = this.headers.slice();
+    this.lastSendPlain = this.plain;
+    this.lastSendContentLength = this.contentLength;
+    this.lastSendVersion = this.version;
   }
 
   /** Continues a line that began in an earlier chunk; returns the position after it. */
@@ -512,7 +533,8 @@ export class FrameParser {
       throw new StompError('FRAME_TOO_LARGE', `more than ${this.maxFrameSize} bytes`);
     }
     if (this.state === State.Command) {
-      // F-02: the command line may end in CRLF. Commands never contain CR.
+      // The command line may end in CRLF, whatever the version: CONNECT is read before
+      // the version is known, and no command contains a CR.
       if (end > start && buf[end - 1] === CR) end--;
       if (end - start > this.maxCommandLength) this.lineTooLong();
       const known = COMMANDS.find(buf, start, end);
@@ -526,8 +548,9 @@ export class FrameParser {
     // since no valid header line can consist of a lone CR.
     if (end === start || (end === start + 1 && buf[start] === CR)) return this.endHeaders();
     const version = this.version;
-    // F-02: CRLF is an EOL in 1.2 (and for CONNECT, whose version is not yet known).
-    // In 1.0 and 1.1 EOL is LF only, and a CR is an octet of the value.
+    // CRLF is an EOL in 1.2 (STOMP 1.2, "STOMP Frames"), and for CONNECT, whose version is
+    // not yet known. In 1.0 and 1.1 EOL is LF only, and a CR is an octet of the value
+    // (STOMP 1.1, "Augmented BNF").
     const crlf = version === null || version === '1.2';
     if (crlf && buf[end - 1] === CR) end--;
     if (end - start > this.maxHeaderLineLength) this.lineTooLong();
@@ -535,13 +558,16 @@ export class FrameParser {
       throw new StompError('TOO_MANY_HEADERS', `more than ${this.maxHeaders}`);
     }
     const colon = this.colon;
-    // In 1.2 a CR that does not end the line is an error, reported for the name when it
-    // comes before the first colon (or there is none), else after the colon check.
+    // In 1.2 a CR that does not end the line is an error (the grammar has none in a name or
+    // value: STOMP 1.2, "Augmented BNF"), reported for the name when it comes before the
+    // first colon (or there is none), else after the colon check.
     const strayCr = version === '1.2' && this.firstCr !== -1 && this.firstCr < end;
     if (strayCr && (colon === -1 || this.firstCr < colon)) {
       throw new StompError('INVALID_EOL', 'CR in header name');
     }
-    // F-09: split on the first colon; later colons belong to the value.
+    // Split on the first colon; later colons belong to the value. The 1.1+ grammar has no
+    // colon in a value (STOMP 1.1+, "Augmented BNF"), but peers send them unescaped
+    // (README, "Behaviour worth knowing").
     if (colon <= start)
       throw new StompError('MALFORMED_HEADER', colon === -1 ? 'no colon' : 'empty name');
     if (strayCr) throw new StompError('INVALID_EOL', 'CR in header value');
@@ -571,7 +597,9 @@ export class FrameParser {
       this.plain = false;
     }
     if (version === '1.0') {
-      // F-10: 1.0-era peers wrote "name: value"; trimming is allowed for 1.0 only.
+      // 1.0-era peers wrote "name: value", as the 1.0 spec's examples do. 1.1 and 1.2 forbid
+      // trimming (STOMP 1.1+, "Value Encoding"); 1.0 is trimmed (README, "Behaviour worth
+      // knowing").
       name = name.trim();
       value = value.trim();
       if (name.length === 0) throw new StompError('MALFORMED_HEADER', 'empty name');
@@ -584,7 +612,9 @@ export class FrameParser {
     const h = this.headers;
     for (let i = 0; i < h.length; i += 2) {
       if (h[i] === 'content-length') {
-        // E-06: the first occurrence counts; B-07: it must be a non-negative integer.
+        // The first occurrence counts (STOMP 1.2, "Repeated Header Entries"). It is an
+        // octet count (STOMP 1.1+, "Header content-length"): anything but digits is an
+        // error (README, "Behaviour worth knowing").
         const v = h[i + 1]!;
         contentLength = parseDigits(v);
         if (contentLength < 0) throw new StompError('INVALID_CONTENT_LENGTH', JSON.stringify(v));
@@ -595,7 +625,7 @@ export class FrameParser {
     this.startBody(contentLength);
   }
 
-  /** After the head: the body, of contentLength bytes, or up to a NUL if that is -1. */
+  /** After the header block: the body, of contentLength bytes, or up to a NUL if that is -1. */
   private startBody(contentLength: number): void {
     if (contentLength < 0) {
       this.state = State.BodyNul;
@@ -614,9 +644,10 @@ export class FrameParser {
   }
 
   /**
-   * The rules escapes are decoded by, null for none. E-05: CONNECT/STOMP/CONNECTED are never
-   * unescaped, unless the compatibility switch asks for it; the first CONNECT is read before
-   * any version is known, so it then gets the widest rules (1.2's).
+   * The rules escapes are decoded by, null for none. CONNECT/STOMP/CONNECTED are never
+   * unescaped (STOMP 1.1+, "Value Encoding"), unless the compatibility switch asks for it;
+   * the first CONNECT is read before any version is known, so it then gets the widest rules
+   * (1.2's).
    */
   private decodingVersion(): StompVersion | null {
     if (!isUnescapedCommand(this.command)) return this.version;

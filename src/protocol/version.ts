@@ -1,11 +1,14 @@
-/** Protocol versions coilmq speaks, lowest first (C-02: the list is increasing). */
+/**
+ * Protocol versions coilmq speaks, lowest first, as `accept-version` lists them (STOMP 1.1+,
+ * "Protocol Negotiation").
+ */
 export const SUPPORTED_VERSIONS = ['1.0', '1.1', '1.2'] as const;
 export type StompVersion = (typeof SUPPORTED_VERSIONS)[number];
 
 /**
- * Picks the highest version both sides speak from a CONNECT's `accept-version` (C-02).
- * A missing header means the client speaks 1.0 only. Returns undefined when there is none
- * in common (C-03).
+ * Picks the highest version both sides speak from a CONNECT's `accept-version`. A missing
+ * header means the client speaks 1.0 only. Returns undefined when there is none in common,
+ * which the server must answer with an ERROR (STOMP 1.1+, "Protocol Negotiation").
  */
 export function negotiateVersion(acceptVersion: string | undefined): StompVersion | undefined {
   if (acceptVersion === undefined) return '1.0';
@@ -19,7 +22,10 @@ export function negotiateVersion(acceptVersion: string | undefined): StompVersio
   return best;
 }
 
-/** Commands a client may send, per version (F-05). */
+/**
+ * Commands a client may send, per version (STOMP 1.0, "Client Commands"; STOMP 1.1+,
+ * "Client Frames" and "CONNECT or STOMP Frame").
+ */
 export const CLIENT_COMMANDS: Record<StompVersion, ReadonlySet<string>> = {
   '1.0': new Set([
     'CONNECT',
@@ -60,10 +66,13 @@ export const CLIENT_COMMANDS: Record<StompVersion, ReadonlySet<string>> = {
   ]),
 };
 
-/** Commands that may carry a body (B-01). */
+/** Commands that may carry a body (STOMP 1.2, "Body"). */
 export const BODY_COMMANDS: ReadonlySet<string> = new Set(['SEND', 'MESSAGE', 'ERROR']);
 
-/** Commands whose headers are never escaped, for compatibility with 1.0 (E-05). */
+/**
+ * Commands whose headers are never escaped, for compatibility with 1.0 (STOMP 1.1+, "Value
+ * Encoding"). STOMP is CONNECT's other name (STOMP 1.2, "CONNECT or STOMP Frame").
+ */
 export function isUnescapedCommand(command: string): boolean {
   return command === 'CONNECT' || command === 'STOMP' || command === 'CONNECTED';
 }

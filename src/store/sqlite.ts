@@ -5,7 +5,7 @@
  * open batch, coalesced per seq (an add then a remove of the same message in one batch
  * writes nothing; setDeliveries on a pending add updates the pending record). At the end
  * of the event-loop turn (or after `batchWindowMs`) the batch goes to the writer, a
- * worker thread (sqlite-worker.ts) that commits it in one transaction and acknowledges
+ * worker thread (sqlite-writer.js) that commits it in one transaction and acknowledges
  * it; `sync` callbacks run, in order, once the batch holding every earlier write has
  * committed. One batch is in flight at a time: what is written while it commits gathers
  * in the next batch, so batches grow with the load and each commit's fsync is shared.
@@ -22,22 +22,19 @@
  * `sync` therefore succeeds only once they are on disk too, as its contract says; a caller
  * that gives up on a message it added can `remove` it, which cancels the pending add.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Store, StoreContents, StoredMessage } from './store.js';
-import {
-  describeError,
-  LOAD_SQL,
-  type AddRecord,
-  type FromWriter,
-  type LoadedRow,
-  type ToWriter,
-  type WriterConfig,
-} from './sqlite-worker.js';
+import type {
+  AddRecord,
+  FromWriter,
+  LoadedRow,
+  ToWriter,
+  WriterConfig,
+} from './sqlite-protocol.js';
+import { describeError, LOAD_SQL } from './sqlite-shared.js';
 
 export interface SqliteStoreOptions {
   /** The database file; its directory is created if missing. */
@@ -48,8 +45,14 @@ export interface SqliteStoreOptions {
   batchWindowMs?: number;
   /** Where `load` reads: 'main' (default), a read-only connection on this thread; or 'worker', through the writer. */
   reads?: 'main' | 'worker';
-  /** For tests: the writer's PRAGMA max_page_count, to make the database "full". */
-  maxPageCount?: number;
+  /**
+   * The most bytes the database file may hold (default: no bound), so that a backlog cannot
+   * fill a disk that other programs need. Past it a commit fails as on a full disk: the
+   * senders of its messages get an error instead of a RECEIPT, and what was committed before
+   * stays. SQLite counts it in whole pages (4 KiB by default); the write-ahead log beside the
+   * file is not included, and a database already larger keeps its size.
+   */
+  maxDatabaseBytes?: number;
 }
 
 export interface SqliteStoreStats {
@@ -121,23 +124,15 @@ function callAll(callbacks: Done[], err?: Error): void {
 }
 
 /**
- * Starts the writer: ./sqlite-worker.js next to this module once compiled. Run from
- * TypeScript by tsx (tests, benchmarks), a worker does not inherit tsx's loader hooks,
- * and registering them in each worker costs some 250 ms per open; so the worker's source
- * is transpiled here instead, once per process, with the esbuild that tsx runs on (the
- * worker imports nothing but Node's modules and better-sqlite3).
+ * Starts the writer, ./sqlite-writer.js: a JavaScript file both in src/ and, once built, in
+ * dist/, so that one path serves both. The writer is given none of this thread's Node
+ * options (`execArgv`): it needs no preload, and under tsx (`--import tsx`) each writer
+ * would otherwise register tsx again, which makes every store open much slower.
  */
 function startWriter(config: WriterConfig): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith('.ts')) {
-    return new Worker(new URL('./sqlite-worker.js', self), {
-      workerData: config,
-      resourceLimits: WRITER_LIMITS,
-    });
-  }
-  return new Worker(transpiledWriter(), {
-    eval: true,
+  return new Worker(new URL('./sqlite-writer.js', import.meta.url), {
     workerData: config,
+    execArgv: [],
     resourceLimits: WRITER_LIMITS,
   });
 }
@@ -147,31 +142,6 @@ function startWriter(config: WriterConfig): Worker {
  * heap makes it collect early instead of growing the process's memory.
  */
 const WRITER_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 };
-
-let writerScript: string | undefined;
-
-function transpiledWriter(): string {
-  if (writerScript === undefined) {
-    const file = fileURLToPath(new URL('./sqlite-worker.ts', import.meta.url));
-    // esbuild as tsx itself uses it (tsx depends on it), found from tsx's own location.
-    const fromTsx = createRequire(fileURLToPath(import.meta.resolve('tsx')));
-    const esbuild = fromTsx('esbuild') as {
-      transformSync(code: string, options: object): { code: string };
-    };
-    const js = esbuild.transformSync(readFileSync(file, 'utf8'), {
-      loader: 'ts',
-      format: 'cjs',
-      target: 'node20',
-      sourcefile: file,
-    }).code;
-    // A CommonJS module's wrapper, with require resolving from the source file.
-    writerScript =
-      `(function (exports, require, module, __filename, __dirname) {\n${js}\n})(` +
-      `{}, require('node:module').createRequire(${JSON.stringify(file)}), { exports: {} }, ` +
-      `${JSON.stringify(file)}, ${JSON.stringify(dirname(file))});`;
-  }
-  return writerScript;
-}
 
 function toMessage(r: LoadedRow, body: Buffer): StoredMessage {
   return {
@@ -189,7 +159,7 @@ export class SqliteStore implements Store {
   private readonly synchronous: 'FULL' | 'NORMAL';
   private readonly batchWindowMs: number;
   private readonly reads: 'main' | 'worker';
-  private readonly maxPageCount: number | undefined;
+  private readonly maxDatabaseBytes: number | undefined;
 
   private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
   private worker: Worker | undefined;
@@ -226,9 +196,13 @@ export class SqliteStore implements Store {
     this.synchronous = options.synchronous ?? 'FULL';
     this.batchWindowMs = Math.max(0, options.batchWindowMs ?? 0);
     this.reads = options.reads ?? 'main';
-    this.maxPageCount = options.maxPageCount;
+    this.maxDatabaseBytes = options.maxDatabaseBytes;
     if (this.synchronous !== 'FULL' && this.synchronous !== 'NORMAL') {
       throw new Error(`synchronous must be FULL or NORMAL, not ${String(this.synchronous)}`);
+    }
+    const max = this.maxDatabaseBytes;
+    if (max !== undefined && !(Number.isSafeInteger(max) && max > 0)) {
+      throw new Error(`maxDatabaseBytes must be a positive integer, not ${String(max)}`);
     }
   }
 
@@ -267,10 +241,9 @@ export class SqliteStore implements Store {
     }
 
     const config: WriterConfig = {
-      coilmqSqliteWriter: true,
       path: this.path,
       synchronous: this.synchronous,
-      ...(this.maxPageCount !== undefined ? { maxPageCount: this.maxPageCount } : {}),
+      ...(this.maxDatabaseBytes !== undefined ? { maxDatabaseBytes: this.maxDatabaseBytes } : {}),
     };
     let worker: Worker;
     try {
@@ -525,7 +498,9 @@ export class SqliteStore implements Store {
     if (batch.ops.size === 0) {
       this.openBytes = 0;
       // Everything coalesced away: nothing to write. The callbacks still wait for those of
-      // the batch that has just committed, which run after this returns (order: R-03).
+      // the batch that has just committed, which run after this returns: sync callbacks run
+      // in the order they were registered, which keeps receipts in frame order (README,
+      // "Behaviour worth knowing").
       queueMicrotask(() => callAll(batch.callbacks));
       return;
     }

@@ -5,7 +5,8 @@
  * The interface is shaped for group commit and for networked stores (Redis, later):
  * writes are buffered and return nothing; `sync` says when everything written before it
  * is durable; reads are async. The broker never waits for a write on its hot path: it
- * only holds a RECEIPT until `sync` reports (R-04).
+ * only holds a RECEIPT until `sync` reports, because a RECEIPT says the frame has been
+ * processed, which for a persistent SEND coilmq takes to mean stored (STOMP 1.2, "RECEIPT").
  */
 export interface StoredMessage {
   /** Broker-wide order of arrival; queue order is seq order. Unique, never reused. */

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { FlushWatch, type ByteStream, type StreamHandler } from './stream.js';
+import type { ByteStream, StreamHandler } from '../broker/stream.js';
+import { FlushWatch } from './stream.js';
 
 /** A TCP (or TLS: a TLSSocket is a net.Socket) connection as a ByteStream. */
 export class SocketStream implements ByteStream {

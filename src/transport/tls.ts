@@ -1,19 +1,5 @@
 import tls from 'node:tls';
-
-/** TLS settings shared by the TLS (TCP) and WSS listeners. PEM text or Buffers. */
-export interface TlsOptions {
-  /** The server's certificate chain. */
-  cert: string | Buffer;
-  /** The server's private key. */
-  key: string | Buffer;
-  /** CA certificates that client certificates must chain to (default: Node's root CAs). */
-  ca?: string | Buffer | Array<string | Buffer>;
-  /**
-   * Require a client certificate signed by `ca`: a client without one fails the handshake,
-   * and the certificate's subject CN is the session's login.
-   */
-  requestCert?: boolean;
-}
+import type { TlsOptions } from '../broker/options.js';
 
 /** Oldest protocol accepted: TLS 1.0 and 1.1 are refused. */
 export const TLS_MIN_VERSION = 'TLSv1.2';

@@ -5,8 +5,10 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { StompError } from '../errors.js';
-import { FlushWatch, type ByteStream, type StreamHandler } from './stream.js';
-import { certificateLogin, serverTlsOptions, type TlsOptions } from './tls.js';
+import type { ByteStream, StreamHandler } from '../broker/stream.js';
+import { FlushWatch } from './stream.js';
+import type { TlsOptions } from '../broker/options.js';
+import { certificateLogin, serverTlsOptions } from './tls.js';
 
 /** The IANA-registered STOMP subprotocols, best first. */
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;

@@ -17,7 +17,7 @@ import {
   kebab,
   KNOWN_KEYS,
 } from '../../src/config/schema.js';
-import { DEFAULT_FLOW, DEFAULT_HEARTBEAT, DEFAULT_LIMITS } from '../../src/limits.js';
+import { DEFAULT_OPTIONS, SETTING_NAMES, SETTINGS, type SettingSpec } from '../../src/settings.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE = path.join(ROOT, 'coilmq.example.yaml');
@@ -79,20 +79,16 @@ describe('coilmq.example.yaml', () => {
 });
 
 describe('names: one per setting, the same in the file, the flags, the environment', () => {
-  test('every limit of src/limits.ts is a setting under its own name', () => {
-    for (const key of [
-      ...Object.keys(DEFAULT_LIMITS),
-      ...Object.keys(DEFAULT_FLOW),
-      ...Object.keys(DEFAULT_HEARTBEAT),
-    ]) {
+  test('every limit of src/settings.ts is a setting under its own name', () => {
+    const limits = SETTING_NAMES.filter((k) => (SETTINGS[k] as SettingSpec).section === 'limits');
+    assert.ok(limits.length >= 18, 'every limit, flow control and heart-beat setting');
+    for (const key of limits) {
       const f = FIELD_BY_PATH.get(`limits.${key}`);
       assert.ok(f, key);
       assert.equal(f.flag, kebab(key));
       assert.equal(
         (DEFAULTS.limits as Record<string, number>)[key],
-        (DEFAULT_LIMITS as Record<string, number>)[key] ??
-          (DEFAULT_FLOW as Record<string, number>)[key] ??
-          (DEFAULT_HEARTBEAT as Record<string, number>)[key],
+        (DEFAULT_OPTIONS as Record<string, unknown>)[key],
       );
     }
   });

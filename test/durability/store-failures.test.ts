@@ -4,7 +4,7 @@
  * - the real `coilmq` refuses to start on a database it cannot use (garbage, a corrupt
  *   page) and on a data directory that is a regular file: it exits non-zero, naming the
  *   file and the reason, and never listens;
- * - with the library and SqliteStore's test-only `maxPageCount` (a "full disk"): a
+ * - with the library and SqliteStore's `maxDatabaseBytes` (a "full disk"): a
  *   persistent SEND that cannot be committed gets ERROR STORE_FAILED with its receipt-id and
  *   the connection closes, with a log line saying why; what was receipted before stays and
  *   comes back after a restart; other connections carry on.
@@ -250,7 +250,7 @@ function send(destination: string, headers: string, body: Buffer): Buffer {
 const MAX_PAGES = 64;
 const BIG = 1024 * 1024;
 
-describe('a full disk (SqliteStore maxPageCount)', () => {
+describe('a full disk (SqliteStore maxDatabaseBytes)', () => {
   const brokers: Broker[] = [];
   afterEach(async () => {
     closeSockets();
@@ -261,7 +261,7 @@ describe('a full disk (SqliteStore maxPageCount)', () => {
     const b = await startBroker({
       port: 0,
       closeLinger: 200,
-      store: new SqliteStore({ path: file, maxPageCount: MAX_PAGES }),
+      store: new SqliteStore({ path: file, maxDatabaseBytes: MAX_PAGES * 4096 }),
       ...(logger !== undefined ? { logger: logger as never } : {}),
     });
     brokers.push(b);

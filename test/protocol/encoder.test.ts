@@ -10,14 +10,20 @@ import {
   escapeHeader,
   Frame,
   FRAME_END,
+  encodeLines,
   HEARTBEAT,
-  headerText,
   SharedMessage,
   type StompVersion,
 } from '../../src/protocol/index.js';
 import { parseOne } from './helpers.js';
 
 const VERSIONS: StompVersion[] = ['1.0', '1.1', '1.2'];
+
+/** One delivery of `msg`, its own headers `perDelivery` encoded with encodeLines. */
+function deliver(msg: SharedMessage, version: StompVersion, perDelivery: string[]): Buffer {
+  const own = encodeLines(perDelivery, version);
+  return msg.encodeWith(version, 'MESSAGE\n' + own.text, own.ascii);
+}
 
 describe('encodeFrame', () => {
   test('F-01, B-04 a SEND is one Buffer with content-length after the headers', () => {
@@ -174,7 +180,7 @@ describe('SharedMessage', () => {
       const per = ['subscription', '7', 'message-id', 'm-1', 'ack', 'a-1'];
       const msg = new SharedMessage(common, body);
       assert.deepStrictEqual(
-        msg.encode(version, per),
+        deliver(msg, version, per),
         encodeFrame(new Frame('MESSAGE', [...per, ...common], body), version),
       );
     });
@@ -183,7 +189,7 @@ describe('SharedMessage', () => {
   test('SharedMessage 1.2: exact bytes, escaped, per-delivery headers first, content-length at the end', () => {
     const msg = new SharedMessage(common, body);
     assert.deepStrictEqual(
-      msg.encode('1.2', ['subscription', '7', 'message-id', 'm:1']),
+      deliver(msg, '1.2', ['subscription', '7', 'message-id', 'm:1']),
       Buffer.concat([
         Buffer.from(
           'MESSAGE\nsubscription:7\nmessage-id:m\\c1\n' +
@@ -197,7 +203,7 @@ describe('SharedMessage', () => {
 
   test('E-06 SharedMessage: the per-delivery header wins over the same name in the common part', () => {
     const msg = new SharedMessage(common, body);
-    const f = parseOne(msg.encode('1.2', ['subscription', '7', 'message-id', 'm-1']), {
+    const f = parseOne(deliver(msg, '1.2', ['subscription', '7', 'message-id', 'm-1']), {
       version: '1.2',
     });
     assert.equal(f.header('subscription'), '7');
@@ -208,7 +214,7 @@ describe('SharedMessage', () => {
 
   test('B-04 SharedMessage always carries the real content-length, even if the headers had one', () => {
     const msg = new SharedMessage(['content-length', '1', 'destination', '/a'], body);
-    const f = parseOne(msg.encode('1.1', ['content-length', '2', 'subscription', '1']), {
+    const f = parseOne(deliver(msg, '1.1', ['content-length', '2', 'subscription', '1']), {
       version: '1.1',
     });
     assert.deepStrictEqual(f.headers, [
@@ -230,60 +236,56 @@ describe('SharedMessage', () => {
       },
     });
     const msg = new SharedMessage(counted, body);
-    msg.encode('1.2', ['subscription', '1']);
+    deliver(msg, '1.2', ['subscription', '1']);
     const afterFirst = reads;
     assert.ok(afterFirst > 0);
-    for (let i = 2; i < 50; i++) msg.encode('1.2', ['subscription', String(i)]);
+    for (let i = 2; i < 50; i++) deliver(msg, '1.2', ['subscription', String(i)]);
     assert.equal(reads, afterFirst, 'the common headers were read again for 1.2');
-    msg.encode('1.1', ['subscription', '1']);
+    deliver(msg, '1.1', ['subscription', '1']);
     const after11 = reads;
     assert.ok(after11 > afterFirst, '1.1 escapes differently, so it has its own common part');
-    msg.encode('1.1', ['subscription', '2']);
+    deliver(msg, '1.1', ['subscription', '2']);
     assert.equal(reads, after11, 'the common headers were read again for 1.1');
-    msg.encode('1.0', ['subscription', '3']);
+    deliver(msg, '1.0', ['subscription', '3']);
     const after10 = reads;
     assert.ok(after10 > after11, '1.0 has its own common part');
-    msg.encode('1.0', ['subscription', '4']);
-    msg.encode('1.2', ['subscription', '5']);
-    msg.encode('1.1', ['subscription', '5']);
-    msg.encode('1.0', ['subscription', '5']);
+    deliver(msg, '1.0', ['subscription', '4']);
+    deliver(msg, '1.2', ['subscription', '5']);
+    deliver(msg, '1.1', ['subscription', '5']);
+    deliver(msg, '1.0', ['subscription', '5']);
     assert.equal(reads, after10, 'every version is cached');
   });
 
   test('SharedMessage: different deliveries of one message differ only in their own headers', () => {
     const msg = new SharedMessage(['destination', '/a'], Buffer.from('x'));
     assert.deepStrictEqual(
-      msg.encode('1.1', ['subscription', '1']),
+      deliver(msg, '1.1', ['subscription', '1']),
       Buffer.from('MESSAGE\nsubscription:1\ndestination:/a\ncontent-length:1\n\nx\0'),
     );
     assert.deepStrictEqual(
-      msg.encode('1.1', ['subscription', '22']),
+      deliver(msg, '1.1', ['subscription', '22']),
       Buffer.from('MESSAGE\nsubscription:22\ndestination:/a\ncontent-length:1\n\nx\0'),
     );
   });
 });
 
-describe('SharedMessage.encodeHead (large bodies written without a copy)', () => {
+describe('SharedMessage.encodeBeforeBody (large bodies written without a copy)', () => {
   for (const version of ['1.0', '1.1', '1.2'] as const) {
-    test(`${version}: head + body + FRAME_END is byte for byte what encode() makes`, () => {
+    test(`${version}: lines + body + FRAME_END is byte for byte what encodeWith makes`, () => {
       const body = Buffer.alloc(20_000, 0x61);
       body[100] = 0; // B-02: a NUL inside the body
       const m = new SharedMessage(['destination', '/queue/a', 'k', 'v:1\n2'], body);
       const per = ['subscription', 's', 'message-id', 'm-1', 'ack', '7'];
-      assert.deepEqual(
-        Buffer.concat([m.encodeHead(version, per), body, FRAME_END]),
-        m.encode(version, per),
-      );
-      const own = headerText(per, version);
-      const head = m.encodeHeadWith(version, 'MESSAGE\n' + own.text, own.ascii);
-      assert.deepEqual(Buffer.concat([head, body, FRAME_END]), m.encode(version, per));
+      const own = encodeLines(per, version);
+      const beforeBody = m.encodeBeforeBody(version, 'MESSAGE\n' + own.text, own.ascii);
+      assert.deepEqual(Buffer.concat([beforeBody, body, FRAME_END]), deliver(m, version, per));
     });
   }
 });
 
 describe('SharedMessage.encodeWith (the delivery path: own lines made by the caller)', () => {
   for (const version of ['1.0', '1.1', '1.2'] as const) {
-    test(`${version}: ASCII and non-ASCII heads and common parts encode as encode() does`, () => {
+    test(`${version}: ASCII and non-ASCII first lines and common parts encode as encodeFrame does`, () => {
       const commons = [
         ['destination', '/queue/a', 'k', 'v'],
         ['destination', '/queue/ä', 'k', 'ü:\\x\n'],
@@ -294,19 +296,20 @@ describe('SharedMessage.encodeWith (the delivery path: own lines made by the cal
       ];
       for (const common of commons) {
         for (const per of deliveries) {
-          const m = new SharedMessage(common, Buffer.from('body\0x'));
-          const own = headerText(per, version);
+          const body = Buffer.from('body\0x');
+          const m = new SharedMessage(common, body);
+          const own = encodeLines(per, version);
           assert.deepEqual(
             m.encodeWith(version, 'MESSAGE\n' + own.text, own.ascii),
-            m.encode(version, per),
+            encodeFrame(new Frame('MESSAGE', [...per, ...common], body), version),
           );
         }
       }
     });
   }
 
-  test('E-04: headerText escapes a 1.2 subscription id once, for reuse', () => {
-    assert.deepEqual(headerText(['subscription', 'a:b\\c\r'], '1.2'), {
+  test('E-04: encodeLines escapes a 1.2 subscription id once, for reuse', () => {
+    assert.deepEqual(encodeLines(['subscription', 'a:b\\c\r'], '1.2'), {
       text: 'subscription:a\\cb\\\\c\\r\n',
       ascii: true,
     });
@@ -320,8 +323,8 @@ describe('SharedMessage built from a plain frame (Frame.plain)', () => {
       const checked = new SharedMessage(headers, Buffer.from('x'));
       const trusted = new SharedMessage(headers, Buffer.from('x'), true);
       assert.deepEqual(
-        trusted.encode(version, ['message-id', 'm-1']),
-        checked.encode(version, ['message-id', 'm-1']),
+        deliver(trusted, version, ['message-id', 'm-1']),
+        deliver(checked, version, ['message-id', 'm-1']),
       );
     }
   });

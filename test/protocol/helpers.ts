@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { ErrorCodes, StompError, type ErrorCode } from '../../src/errors.js';
-import { DEFAULT_LIMITS } from '../../src/limits.js';
+import { DEFAULT_OPTIONS } from '../../src/settings.js';
 import {
   Frame,
   FrameParser,
@@ -59,9 +59,9 @@ export interface FeedOptions {
 
 /** The most bytes a parser with these limits may hold for a frame in progress (L-01). */
 export function bufferBound(options: ParserOptions = {}): number {
-  const maxFrameSize = options.maxFrameSize ?? DEFAULT_LIMITS.maxFrameSize;
-  const maxHeaderLineLength = options.maxHeaderLineLength ?? DEFAULT_LIMITS.maxHeaderLineLength;
-  const maxCommandLength = options.maxCommandLength ?? DEFAULT_LIMITS.maxCommandLength;
+  const maxFrameSize = options.maxFrameSize ?? DEFAULT_OPTIONS.maxFrameSize;
+  const maxHeaderLineLength = options.maxHeaderLineLength ?? DEFAULT_OPTIONS.maxHeaderLineLength;
+  const maxCommandLength = options.maxCommandLength ?? DEFAULT_OPTIONS.maxCommandLength;
   // A line in progress may hold one extra byte: the CR of its CRLF.
   return Math.max(maxFrameSize, maxHeaderLineLength + 1, maxCommandLength + 1);
 }

@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StompError, type ErrorCode } from '../../src/errors.js';
-import { DEFAULT_LIMITS } from '../../src/limits.js';
+import { DEFAULT_OPTIONS } from '../../src/settings.js';
 import { FrameParser, type ParserOptions, type StompVersion } from '../../src/protocol/index.js';
 import { expectError, expectEvents, frame, parseOne } from './helpers.js';
 
@@ -46,7 +46,7 @@ describe('L-01 maxCommandLength', () => {
   });
 
   test('L-01 default: UNSUBSCRIBE fits; a 33-byte command -> COMMAND_TOO_LONG', () => {
-    assert.equal(DEFAULT_LIMITS.maxCommandLength, 32);
+    assert.equal(DEFAULT_OPTIONS.maxCommandLength, 32);
     expectEvents(Buffer.from('UNSUBSCRIBE\nid:1\n\n\0'), [frame('UNSUBSCRIBE', ['id', '1'])], {
       version: '1.2',
     });

@@ -25,6 +25,7 @@ import {
   BODY_COMMANDS,
   decodeHeaderBytes,
   encodeFrame,
+  encodeLines,
   escapeHeader,
   Frame,
   isUnescapedCommand,
@@ -191,7 +192,12 @@ describe('encodeFrame then FrameParser returns the same frame', () => {
           bodyArb,
           cutsArb,
           (common, perDelivery, body, cuts) => {
-            const bytes = new SharedMessage(common, body).encode(version, perDelivery);
+            const own = encodeLines(perDelivery, version);
+            const bytes = new SharedMessage(common, body).encodeWith(
+              version,
+              'MESSAGE\n' + own.text,
+              own.ascii,
+            );
             assert.deepStrictEqual(
               bytes,
               encodeFrame(new Frame('MESSAGE', [...perDelivery, ...common], body), version),

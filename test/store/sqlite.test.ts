@@ -341,8 +341,8 @@ describe('sqlite store', () => {
     });
 
     test('a failed commit reaches sync; what was committed before survives', async (t) => {
-      // max_page_count makes the database "full" at 16 pages of 4 KiB.
-      const { store, path } = fresh(t, { maxPageCount: 16 });
+      // The database is "full" at 16 pages of 4 KiB.
+      const { store, path } = fresh(t, { maxDatabaseBytes: 16 * 4096 });
       await store.open();
       for (let seq = 1; seq <= 3; seq++) store.add(message(seq));
       await synced(store);
@@ -385,7 +385,7 @@ describe('sqlite store', () => {
     });
 
     test('close reports writes it could not commit, and still closes', async (t) => {
-      const { store, path } = fresh(t, { maxPageCount: 16 });
+      const { store, path } = fresh(t, { maxDatabaseBytes: 16 * 4096 });
       await store.open();
       store.add(message(1));
       await synced(store);
@@ -396,6 +396,29 @@ describe('sqlite store', () => {
       assert.ok((await cb) instanceof Error);
       const again = await reopen(t, path);
       assert.deepEqual(seqs(await loadAll(again, 'q')), [1]);
+    });
+
+    test('maxDatabaseBytes must be a positive integer', () => {
+      for (const bad of [0, -4096, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        assert.throws(
+          () => new SqliteStore({ path: 'unused.db', maxDatabaseBytes: bad }),
+          /maxDatabaseBytes must be a positive integer/,
+        );
+      }
+    });
+
+    test('a database already larger than maxDatabaseBytes opens and keeps what it holds', async (t) => {
+      const { store, path } = fresh(t);
+      await store.open();
+      store.add(message(1, 'q', Buffer.alloc(256 * 1024, 1)));
+      await synced(store);
+      await store.close();
+      const small = new SqliteStore({ path, maxDatabaseBytes: 16 * 4096 });
+      t.after(() => small.close().catch(() => undefined));
+      assert.deepEqual(await small.open(), { queues: [{ name: 'q', count: 1 }], maxSeq: 1 });
+      assert.deepEqual(seqs(await loadAll(small, 'q')), [1]);
+      small.add(message(2, 'q', Buffer.alloc(256 * 1024, 2)));
+      assert.match((await syncError(small))?.message ?? '', /full/, 'it does not grow');
     });
 
     test('if the writer thread dies, pending and later syncs get an error', async (t) => {
