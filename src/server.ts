@@ -5,12 +5,13 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { Engine, VERSION, type BrokerStats } from './broker/engine.js';
+import { Engine, type BrokerStats } from './broker/engine.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './broker/options.js';
 import type { ByteStream } from './broker/stream.js';
 import { SocketStream } from './transport/tcp.js';
 import { certificateLogin, createTlsServer } from './transport/tls.js';
 import { createWebSocketServer } from './transport/websocket.js';
+import { VERSION } from './version.js';
 
 export { VERSION, type BrokerStats };
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { StompError, type ErrorCode } from '../errors.js';
 import { encodeError } from '../protocol/encoder.js';
 import type { Frame } from '../protocol/frame.js';
@@ -19,12 +18,6 @@ import type { ByteStream } from './stream.js';
 import type { SubscriptionList } from './subscription-list.js';
 import { Subscription, type AckMode, type Delivery } from './subscription.js';
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  }
-).version;
-
 export interface BrokerStats {
   connections: number;
   queues: number;
@@ -39,7 +32,8 @@ export interface BrokerStats {
 /**
  * What a SEND did, for the session that sent it: whether it wrote to the store (its RECEIPT
  * then waits for the disk), whether the store is behind, and a queue that is now full.
- * One object per engine, filled anew by each send(): no allocation per message.
+ * One object per engine, filled anew by each send(): no allocation per message. Read it at
+ * once, before anything else can send.
  */
 export interface SendOutcome {
   wroteToStore: boolean;
@@ -178,24 +172,29 @@ export class Engine {
   send(destination: string, frame: Frame, template: MessageTemplate): SendOutcome {
     const seq = ++this.messageSeq;
     const message = messageFromSend(seq, `${this.prefix}-${seq}`, destination, frame, template);
-    const out = this.outcome;
-    out.wroteToStore = false;
-    out.storeBehind = false;
-    out.fullQueue = undefined;
+    let wroteToStore = false;
+    let storeBehind = false;
+    let fullQueue: Queue | undefined;
     if (!isQueueName(destination)) {
       this.topics.get(destination)?.publish(message);
-      return out;
+    } else {
+      const q = this.queue(destination);
+      if (this.storage.store !== undefined && (message.persistent || q.spilling)) {
+        this.storage.add(message);
+        wroteToStore = true;
+        storeBehind = this.storage.behind;
+      }
+      q.enqueue(message);
+      // Bounded memory: a full queue stops reading from the producers sending to it (with a
+      // store, only from those whose messages could not go to disk).
+      if (!message.stored && q.full) fullQueue = q;
     }
-    const q = this.queue(destination);
-    if (this.storage.store !== undefined && (message.persistent || q.spilling)) {
-      this.storage.add(message);
-      out.wroteToStore = true;
-      out.storeBehind = this.storage.behind;
-    }
-    q.enqueue(message);
-    // Bounded memory: a full queue stops reading from the producers sending to it (with a
-    // store, only from those whose messages could not go to disk).
-    if (!message.stored && q.full) out.fullQueue = q;
+    // Filled only now: delivering can resume another producer, whose SENDs run before this
+    // returns and use the same object.
+    const out = this.outcome;
+    out.wroteToStore = wroteToStore;
+    out.storeBehind = storeBehind;
+    out.fullQueue = fullQueue;
     return out;
   }
 

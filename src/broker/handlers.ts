@@ -14,7 +14,7 @@ import {
   negotiateVersion,
   SUPPORTED_VERSIONS,
 } from '../protocol/version.js';
-import { VERSION } from './engine.js';
+import { VERSION } from '../version.js';
 import type { Action } from './options.js';
 import type { Session } from './session.js';
 import type { AckMode, Delivery } from './subscription.js';
@@ -122,10 +122,10 @@ function send(s: Session, f: Frame, destination: string, ops: TransactionOp[] | 
 
 /** Routes a SEND, then applies what it did to the session: receipts and flow control. */
 function route(s: Session, destination: string, f: Frame): void {
-  const out = s.engine.send(destination, f, s.template);
-  if (out.wroteToStore) s.receipts.noteStoreWrite();
-  if (out.storeBehind) s.reading.waitForStore(s.engine.storage.store!);
-  if (out.fullQueue !== undefined && !s.closing) s.reading.waitForQueue(out.fullQueue);
+  const { wroteToStore, storeBehind, fullQueue } = s.engine.send(destination, f, s.template);
+  if (wroteToStore) s.receipts.noteStoreWrite();
+  if (storeBehind) s.reading.waitForStore(s.engine.storage.store!);
+  if (fullQueue !== undefined && !s.closing) s.reading.waitForQueue(fullQueue);
 }
 
 const ACK_MODES: ReadonlySet<string> = new Set(['auto', 'client', 'client-individual']);

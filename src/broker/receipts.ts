@@ -24,6 +24,7 @@ export class ReceiptGate {
   private writes = 0;
   private writesSynced = 0;
   private waiting = 0;
+  private onIdle: (() => void) | undefined;
 
   constructor(store: Store | undefined, host: ReceiptHost) {
     this.store = store;
@@ -53,12 +54,20 @@ export class ReceiptGate {
       }
       if (writes > this.writesSynced) this.writesSynced = writes;
       this.host.sendReceipt(receiptId);
+      if (this.waiting === 0 && this.onIdle !== undefined) {
+        const then = this.onIdle;
+        this.onIdle = undefined;
+        then();
+      }
     });
   }
 
-  /** Runs `then` once every RECEIPT that is waiting has been sent (or has failed). */
-  whenSent(then: () => void): void {
-    if (this.waiting === 0 || this.store === undefined) then();
-    else this.store.sync(() => then());
+  /**
+   * Runs `then` once no RECEIPT is waiting: now, or right after the last waiting one has
+   * been sent. (If the store fails instead, the host's storeFailed ends the session.)
+   */
+  whenIdle(then: () => void): void {
+    if (this.waiting === 0) then();
+    else this.onIdle = then;
   }
 }

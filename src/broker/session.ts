@@ -231,7 +231,7 @@ export class Session
     this.closeSession();
     const receipt = frame.header('receipt');
     if (receipt !== undefined) this.receipts.receipt(receipt, frame);
-    this.receipts.whenSent(() => this.endStream());
+    this.receipts.whenIdle(() => this.endStream());
   }
 
   /**
@@ -256,7 +256,7 @@ export class Session
     const error = encodeError(e, extra, this.version ?? '1.0');
     this.closeSession();
     // RECEIPTs still waiting on the store go out first, then the ERROR.
-    this.receipts.whenSent(() => {
+    this.receipts.whenIdle(() => {
       this.output.write(error);
       this.endStream();
     });

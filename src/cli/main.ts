@@ -4,7 +4,7 @@
  * variables and flags, flags winning (see src/config/).
  */
 import { Command, Option } from 'commander';
-import { VERSION } from '../broker/engine.js';
+import { VERSION } from '../version.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { FIELDS, type Field } from '../config/schema.js';
 import { passwd } from './passwd.js';

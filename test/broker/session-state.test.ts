@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Frame, type StompVersion } from '../../src/protocol/index.js';
 import { SharedMessage } from '../../src/protocol/encoder.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { Heartbeats } from '../../src/broker/heartbeat.js';
 import { Output, TickFlusher } from '../../src/broker/output.js';
 import { ReadGate } from '../../src/broker/read-gate.js';
 import { ReceiptGate } from '../../src/broker/receipts.js';
@@ -80,10 +81,10 @@ describe('ReceiptGate', () => {
     gate.receipt('r2', frame); // no write of its own, but it may not overtake r1
     assert.deepEqual(host.sent, []);
     let after = false;
-    gate.whenSent(() => (after = host.sent.length === 2));
+    gate.whenIdle(() => (after = host.sent.length === 2));
     await nextTick();
     assert.deepEqual(host.sent, ['r1', 'r2']);
-    assert.equal(after, true, 'whenSent runs after the waiting receipts');
+    assert.equal(after, true, 'whenIdle runs right after the last waiting receipt');
     gate.receipt('r3', frame);
     assert.deepEqual(host.sent, ['r1', 'r2', 'r3'], 'everything durable: at once again');
   });
@@ -107,7 +108,7 @@ describe('ReceiptGate', () => {
     gate.noteStoreWrite();
     gate.receipt('r1', frame);
     let ran = false;
-    gate.whenSent(() => (ran = true));
+    gate.whenIdle(() => (ran = true));
     assert.deepEqual(host.sent, ['r1']);
     assert.equal(ran, true);
   });
@@ -253,5 +254,71 @@ describe('Output', () => {
     output.write(Buffer.from('\n'));
     output.writeMessage(message(Buffer.from('x')), v, lines(1), true);
     assert.equal(stream.writes.length, 0);
+  });
+});
+
+describe('Heartbeats', () => {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  function host() {
+    const stream = new MemoryStream('tcp');
+    const h = {
+      stream,
+      output: new Output(stream, new TickFlusher(), 1 << 20),
+      readingPaused: false,
+      timeouts: [] as number[],
+      heartbeatTimeout: (ms: number) => void h.timeouts.push(ms),
+    };
+    return h;
+  }
+
+  test('an idle session sends EOLs; a session that writes sends none', async () => {
+    const idle = host();
+    const busy = host();
+    const a = new Heartbeats(idle);
+    const b = new Heartbeats(busy);
+    a.start(40, 0, 1.5);
+    b.start(40, 0, 1.5);
+    const writing = setInterval(() => busy.output.write(Buffer.from('RECEIPT\n\n\0')), 5);
+    try {
+      await sleep(200);
+    } finally {
+      clearInterval(writing);
+      a.stop();
+      b.stop();
+    }
+    assert.ok(idle.stream.writes.length >= 2, `beats sent: ${idle.stream.writes.length}`);
+    assert.ok(idle.stream.writes.every((w) => w.toString() === '\n'));
+    assert.ok(!busy.stream.writes.some((w) => w.toString() === '\n'), 'no beat while writing');
+  });
+
+  test('a silent client is reported past its interval times the grace; data keeps it alive', async () => {
+    const silent = host();
+    const talking = host();
+    const a = new Heartbeats(silent);
+    const b = new Heartbeats(talking);
+    a.start(0, 30, 1.5);
+    b.start(0, 30, 1.5);
+    const beating = setInterval(() => b.read(), 10);
+    try {
+      await sleep(200);
+    } finally {
+      clearInterval(beating);
+      a.stop();
+      b.stop();
+    }
+    assert.ok(silent.timeouts.length >= 1, 'reported');
+    assert.ok(silent.timeouts[0]! >= 45, `not before 30 x 1.5 ms (${silent.timeouts[0]})`);
+    assert.deepEqual(talking.timeouts, []);
+  });
+
+  test("while reading is paused the silence is not the client's", async () => {
+    const paused = host();
+    paused.readingPaused = true;
+    const h = new Heartbeats(paused);
+    h.start(0, 20, 1.5);
+    await sleep(150);
+    h.stop();
+    assert.deepEqual(paused.timeouts, []);
   });
 });
