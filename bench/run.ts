@@ -3,6 +3,7 @@
  *
  *   npm run bench                          # everything
  *   npm run bench -- codec                 # the benchmarks whose name contains "codec"
+ *   npm run bench -- output                # a session's write path alone (bench/output.ts)
  *   npm run bench -- codec/parse/whole     # only the cases whose full name contains that
  *   BENCH_SECONDS=0.2 npm run bench        # shorter timing per case (default 1 s)
  *   npm run bench -- broker                # the broker end to end (bench/broker.ts)
@@ -16,6 +17,7 @@ import { describeMachine, makeContext, makeOptions, Reporter, type Benchmark } f
 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   codec: async () => (await import('./codec.js')).codec,
+  output: async () => (await import('./output.js')).output,
   broker: async () => (await import('./broker.js')).broker,
 };
 

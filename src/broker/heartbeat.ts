@@ -56,7 +56,7 @@ export class Heartbeats {
     if (expectEvery > 0) {
       this.inLimit = Math.ceil(expectEvery * grace);
       this.lastRead = Date.now();
-      this.inTimer = setTimeout(this.checkIn, this.inLimit);
+      this.inTimer = setTimeout(checkIn, this.inLimit, this);
     }
   }
 
@@ -66,13 +66,14 @@ export class Heartbeats {
     clearImmediate(this.inRecheck);
   }
 
-  private readonly checkIn = (): void => {
+  /** Called by the timer (checkIn below). */
+  checkIn(): void {
     // While we have stopped reading, the client's beats sit unread in the socket: that
     // silence is ours, not the client's.
     if (this.host.readingPaused) this.lastRead = Date.now();
     const silent = Date.now() - this.lastRead;
     if (silent < this.inLimit) {
-      this.inTimer = setTimeout(this.checkIn, this.inLimit - silent);
+      this.inTimer = setTimeout(checkIn, this.inLimit - silent, this);
       return;
     }
     // Before calling the client dead, let the event loop read what may have arrived while
@@ -81,7 +82,12 @@ export class Heartbeats {
     this.inRecheck = setImmediate(() => {
       const s = Date.now() - this.lastRead;
       if (s >= this.inLimit && !this.host.readingPaused) this.host.heartbeatTimeout(s);
-      else this.inTimer = setTimeout(this.checkIn, Math.max(1, this.inLimit - s));
+      else this.inTimer = setTimeout(checkIn, Math.max(1, this.inLimit - s), this);
     });
-  };
+  }
+}
+
+// Module-level, so that a session holds no closure of its own for it.
+function checkIn(h: Heartbeats): void {
+  h.checkIn();
 }

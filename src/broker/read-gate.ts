@@ -4,6 +4,11 @@ import type { Store } from '../store/store.js';
 /** Bytes read from one connection before it lets the others have a turn (see counted). */
 const READ_BUDGET = 256 * 1024;
 
+// Module-level, so that a session holds no closure of its own for it.
+function endYield(gate: ReadGate): void {
+  gate.endYield();
+}
+
 /** How the gate stops and restarts a session's reading. */
 export interface Reader {
   stopReading(): void;
@@ -52,15 +57,16 @@ export class ReadGate implements QueueWaiter {
     if (this.readSinceYield >= READ_BUDGET && !this.yielding) {
       this.yielding = true;
       this.pause();
-      setImmediate(this.endYield);
+      setImmediate(endYield, this);
     }
   }
 
-  private readonly endYield = (): void => {
+  /** The turn given to the other connections is over. */
+  endYield(): void {
     this.yielding = false;
     this.readSinceYield = 0;
     this.resume();
-  };
+  }
 
   /** The store has too much to write: read nothing more until what is pending is durable. */
   waitForStore(store: Store): void {

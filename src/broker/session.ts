@@ -51,7 +51,6 @@ export class Session
   readonly parser: FrameParser;
   readonly output: Output;
   readonly subscriptions: SubscriptionList;
-  readonly transactions = new Transactions();
   readonly reading: ReadGate;
   readonly receipts: ReceiptGate;
   private readonly heartbeats: Heartbeats;
@@ -67,6 +66,7 @@ export class Session
   private lingerTimer: NodeJS.Timeout | undefined;
   private slowTimer: NodeJS.Timeout | undefined;
   private lastSend: MessageTemplate | undefined;
+  private openTransactions: Transactions | undefined;
 
   constructor(engine: Engine, stream: ByteStream, id: string) {
     this.engine = engine;
@@ -106,6 +106,11 @@ export class Session
 
   get readingPaused(): boolean {
     return this.reading.paused;
+  }
+
+  /** Open transactions; made at the first that needs them, as most sessions never begin one. */
+  get transactions(): Transactions {
+    return (this.openTransactions ??= new Transactions());
   }
 
   /** What this producer's next message may share with its last one; made at its first SEND. */
@@ -305,7 +310,7 @@ export class Session
     clearTimeout(this.loginTimer);
     clearTimeout(this.slowTimer);
     this.heartbeats.stop();
-    this.transactions.clear();
+    this.openTransactions?.clear();
     this.engine.releaseAll(this.subscriptions);
     this.reading.leaveQueues();
   }
