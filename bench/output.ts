@@ -1,9 +1,11 @@
 /**
  * A session's write path on its own (src/broker/output.ts), without sockets or the protocol
  * rules: turns of N MESSAGEs (256 B bodies, STOMP 1.2) written through Output into a stream
- * that only counts what it is handed, then the turn's uncork. It shows what batching
- * MESSAGEs into one slab per turn costs and saves against one buffer per frame (a turn of
- * 1, or WebSocket, which writes every frame on its own).
+ * that only counts what it is handed, then the turn's uncork. The sink costs nothing per
+ * write, so this times the encoding and the slab bookkeeping alone: a turn of 1 (every
+ * frame a buffer of its own), longer turns (MESSAGEs after the first encoded into one slab)
+ * and WebSocket (every frame on its own). What batching saves on a real socket, one write
+ * per turn instead of one per frame, is measured end to end by bench/broker.ts.
  *
  *   node --import tsx bench/output.ts       # this benchmark alone
  *   npm run bench -- output                 # through bench/run.ts
@@ -63,7 +65,7 @@ export const output: Benchmark = async (ctx: BenchContext) => {
     out.uncork();
     const turnBytes = stream.bytes;
     let k = 0;
-    await ctx.case(`output/${transport}/${perTurn}-per-turn`, perTurn, turnBytes, () => {
+    await ctx.case(`${transport}/${perTurn}-per-turn`, perTurn, turnBytes, () => {
       for (let i = 0; i < perTurn; i++) {
         out.writeMessage(message, VERSION, lines[k++ & 1023]!, true);
       }
