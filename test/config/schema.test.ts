@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type ConfigInput } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
 import {
   DEFAULTS,
   envName,
@@ -18,6 +18,7 @@ import {
   KNOWN_KEYS,
 } from '../../src/config/schema.js';
 import { DEFAULT_OPTIONS, SETTING_NAMES, SETTINGS, type SettingSpec } from '../../src/settings.js';
+import { problems } from '../helpers/config.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE = path.join(ROOT, 'coilmq.example.yaml');
@@ -29,16 +30,6 @@ function yaml(text: string): string {
   const p = path.join(dir, `c${++n}.yaml`);
   fs.writeFileSync(p, text);
   return p;
-}
-
-function problems(input: ConfigInput): string[] {
-  try {
-    loadConfig(input);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err.problems;
-  }
-  assert.fail('expected a ConfigError');
 }
 
 /** The example with its commented-out settings (`#key: value`) turned on. */

@@ -6,19 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resolveOptions, SILENT_LOGGER } from '../../src/broker/options.js';
-import { ConfigError, loadConfig, type ConfigInput } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
 import { FIELDS, kebab, settingOptions } from '../../src/config/schema.js';
 import { DEFAULT_OPTIONS, SETTING_NAMES, SETTINGS, type SettingSpec } from '../../src/settings.js';
-
-function problems(input: ConfigInput): string[] {
-  try {
-    loadConfig(input);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err.problems;
-  }
-  assert.fail('expected a ConfigError');
-}
+import { problems } from '../helpers/config.js';
 
 function libraryError(options: Record<string, unknown>): string {
   try {
