@@ -291,6 +291,21 @@ export class Topic extends BaseDestination {
       );
       return;
     }
+    if (sub.full || sub.heldBackCount > 0) {
+      // A client-ack subscription that named a prefetch-count gets no more than that many
+      // unacknowledged messages at once, as on a queue; the rest wait, within the same bound.
+      if (sub.heldBackCount >= o.maxUnackedPerSubscription) {
+        consumer.fail(
+          new StompError(
+            'SLOW_CONSUMER',
+            `${sub.heldBackCount} messages held back for subscription ${sub.id}`,
+          ),
+        );
+        return;
+      }
+      sub.holdBack(message);
+      return;
+    }
     sub.deliver(message, 1);
     if (unsent > o.highWaterMark && o.slowConsumerTimeout > 0) {
       consumer.expectDrainWithin(o.slowConsumerTimeout);

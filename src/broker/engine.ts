@@ -198,13 +198,19 @@ export class Engine {
     return out;
   }
 
+  /**
+   * A new subscription. `prefetch`: the most unacknowledged messages it may hold, as
+   * SUBSCRIBE named it (undefined: none named). Queue subscriptions with client acks get
+   * defaultPrefetch when none is named; topic subscriptions are limited only when one is.
+   * Acknowledgements limit nothing on auto-ack subscriptions: flow is by the send buffer.
+   */
   subscribe(
     list: SubscriptionList,
     id: string,
     explicitId: boolean,
     name: string,
     ackMode: AckMode,
-    prefetch: number,
+    prefetch: number | undefined,
   ): void {
     let dest: Destination | undefined;
     if (isQueueName(name)) {
@@ -216,7 +222,14 @@ export class Engine {
         this.topics.set(name, dest);
       }
     }
-    const sub = new Subscription(list, id, explicitId, dest, ackMode, prefetch);
+    const o = this.options;
+    let limit = Infinity;
+    if (ackMode !== 'auto' && (prefetch !== undefined || dest.kind === 'queue')) {
+      limit = Math.min(prefetch ?? o.defaultPrefetch, o.maxUnackedPerSubscription);
+    } else if (ackMode === 'auto' && prefetch !== undefined) {
+      limit = prefetch;
+    }
+    const sub = new Subscription(list, id, explicitId, dest, ackMode, limit);
     list.add(sub);
     dest.addSubscription(sub);
     if (dest.kind === 'queue') dest.dispatch();
@@ -265,15 +278,18 @@ export class Engine {
   }
 
   /**
-   * NACK: the deliveries it settles go back to the head of their queue, or are dropped
-   * with `nackRequeue: false`. Returns whether it wrote to the store.
+   * NACK: the deliveries it settles go back to the head of their queue when `requeue`,
+   * else they are dropped. Returns whether it wrote to the store.
    */
-  nack(list: SubscriptionList, d: Delivery): boolean {
+  nack(list: SubscriptionList, d: Delivery, requeue: boolean): boolean {
     const settled = d.subscription.acknowledgedBy(d);
     for (const x of settled) list.untrack(x);
     const dest = d.subscription.destination;
-    if (dest.kind !== 'queue') return false;
-    if (this.options.nackRequeue) {
+    if (dest.kind !== 'queue') {
+      d.subscription.deliverHeldBack();
+      return false;
+    }
+    if (requeue) {
       dest.requeue(settled.map((x) => x.message));
       return false;
     }
@@ -310,12 +326,14 @@ export class Engine {
     return q;
   }
 
-  /** A subscription has room again: give it more from its queue. */
+  /** A subscription has room again: give it more from its queue, or what its topic held back. */
   private offerMore(sub: Subscription): void {
     const dest = sub.destination;
     if (dest.kind === 'queue') {
       dest.dispatch();
       this.dropIfIdle(dest);
+    } else {
+      sub.deliverHeldBack();
     }
   }
 

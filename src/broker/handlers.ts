@@ -18,7 +18,7 @@ import { VERSION } from '../version.js';
 import type { Action } from './options.js';
 import type { Session } from './session.js';
 import type { AckMode, Delivery } from './subscription.js';
-import type { TransactionOp } from './transactions.js';
+import type { AckOp, TransactionOp } from './transactions.js';
 
 type Handler = (s: Session, f: Frame) => void | Promise<void>;
 
@@ -85,9 +85,9 @@ function onConnect(s: Session, f: Frame): void | Promise<void> {
     // both sides want it (STOMP 1.2, "Heart-beating"). 1.0 has no heart-beats.
     const sx = version !== '1.0' && cy > 0 ? clamp(cy) : 0;
     const sy = version !== '1.0' && cx > 0 ? clamp(cx) : 0;
-    const headers: string[] = [];
-    if (version !== '1.0') headers.push('version', version);
-    headers.push('session', s.id, 'server', `${SERVER_NAME}/${VERSION}`);
+    // `version` in 1.0 too: the 1.0 spec has no such header, but clients written against
+    // RabbitMQ read it (docs/rabbitmq.md).
+    const headers = ['version', version, 'session', s.id, 'server', `${SERVER_NAME}/${VERSION}`];
     if (version !== '1.0') headers.push('heart-beat', `${sx},${sy}`);
     s.output.write(encodeFrame(new Frame('CONNECTED', headers), version));
     s.enterConnected(version, login, sx, sy > 0 ? Math.max(cx, sy) : 0);
@@ -141,10 +141,8 @@ function onSubscribe(s: Session, f: Frame): void | Promise<void> {
     id = destination;
   }
   if (s.subscriptions.has(id)) throw new StompError('DUPLICATE_SUBSCRIPTION', id);
-  const o = s.engine.options;
-  if (s.subscriptions.size >= o.maxSubscriptionsPerConnection) {
-    throw new StompError('TOO_MANY_SUBSCRIPTIONS', `at most ${o.maxSubscriptionsPerConnection}`);
-  }
+  const max = s.engine.options.maxSubscriptionsPerConnection;
+  if (s.subscriptions.size >= max) throw new StompError('TOO_MANY_SUBSCRIPTIONS', `at most ${max}`);
   const ack = f.header('ack') ?? 'auto';
   if (!ACK_MODES.has(ack)) throw new StompError('INVALID_HEADER', `ack:${ack}`);
   const ackMode = ack as AckMode;
@@ -152,13 +150,7 @@ function onSubscribe(s: Session, f: Frame): void | Promise<void> {
   if (pf !== undefined && !POSITIVE_INT.test(pf)) {
     throw new StompError('INVALID_HEADER', `prefetch-count must be a positive integer, got ${pf}`);
   }
-  let prefetch: number;
-  if (ackMode === 'auto') prefetch = pf === undefined ? Infinity : Number(pf);
-  else
-    prefetch = Math.min(
-      pf === undefined ? o.defaultPrefetch : Number(pf),
-      o.maxUnackedPerSubscription,
-    );
+  const prefetch = pf === undefined ? undefined : Number(pf);
   const subId = id;
   return authorized(s, 'read', destination, () => {
     // The RECEIPT goes out before any queued message is delivered to the new subscription.
@@ -182,22 +174,48 @@ function onUnsubscribe(s: Session, f: Frame): void {
 }
 
 function onAck(s: Session, f: Frame): void {
-  const d = s.subscriptions.find(f, s.version!);
+  const d = findDelivery(s, f);
   const tx = f.header('transaction');
-  if (tx !== undefined) return holdInTransaction(s, tx, 'ack', d);
+  if (tx !== undefined) return holdInTransaction(s, tx, { kind: 'ack', delivery: d });
   if (s.engine.ack(s.subscriptions, d)) s.receipts.noteStoreWrite();
 }
 
 function onNack(s: Session, f: Frame): void {
-  const d = s.subscriptions.find(f, s.version!);
+  const d = findDelivery(s, f);
+  const requeue = nackRequeues(s, f);
   const tx = f.header('transaction');
-  if (tx !== undefined) return holdInTransaction(s, tx, 'nack', d);
-  if (s.engine.nack(s.subscriptions, d)) s.receipts.noteStoreWrite();
+  if (tx !== undefined) return holdInTransaction(s, tx, { kind: 'nack', delivery: d, requeue });
+  if (s.engine.nack(s.subscriptions, d, requeue)) s.receipts.noteStoreWrite();
 }
 
-function holdInTransaction(s: Session, tx: string, kind: 'ack' | 'nack', d: Delivery): void {
-  s.transactions.ops(tx).push({ kind, delivery: d });
-  s.engine.hold(d);
+/**
+ * The delivery an ACK or NACK names. A 1.1 frame whose `subscription` does not hold its
+ * `message-id` is still matched by the message id, as RabbitMQ does (docs/rabbitmq.md).
+ */
+function findDelivery(s: Session, f: Frame): Delivery {
+  const d = s.subscriptions.find(f, s.version!);
+  const named = f.header('subscription');
+  if (named !== undefined && named !== d.subscription.id && s.version !== '1.2') {
+    s.engine.options.logger.debug(
+      { session: s.id, command: f.command, subscription: named, actual: d.subscription.id },
+      'acknowledgement names another subscription: matched by message-id',
+    );
+  }
+  return d;
+}
+
+/** NACK's `requeue` header (RabbitMQ's) decides, else the nackRequeue setting. */
+function nackRequeues(s: Session, f: Frame): boolean {
+  const requeue = f.header('requeue');
+  if (requeue === undefined) return s.engine.options.nackRequeue;
+  if (requeue === 'true') return true;
+  if (requeue === 'false') return false;
+  throw new StompError('INVALID_HEADER', `requeue must be true or false, got ${requeue}`);
+}
+
+function holdInTransaction(s: Session, tx: string, op: AckOp): void {
+  s.transactions.ops(tx).push(op);
+  s.engine.hold(op.delivery);
 }
 
 function onBegin(s: Session, f: Frame): void {
@@ -212,7 +230,7 @@ function onCommit(s: Session, f: Frame): void {
       const wrote =
         op.kind === 'ack'
           ? s.engine.ack(s.subscriptions, op.delivery)
-          : s.engine.nack(s.subscriptions, op.delivery);
+          : s.engine.nack(s.subscriptions, op.delivery, op.requeue);
       if (wrote) s.receipts.noteStoreWrite();
     }
   }
@@ -264,7 +282,10 @@ export function dispatchFrame(s: Session, f: Frame): void | Promise<void> {
   const version = s.version!;
   // Commands this version does not have are errors; commands are case sensitive (STOMP
   // 1.2, "Client Frames").
-  if (!CLIENT_COMMANDS[version].has(command)) throw new StompError('UNKNOWN_COMMAND', command);
+  if (!CLIENT_COMMANDS[version].has(command) && !(command === 'NACK' && version === '1.0')) {
+    // NACK is 1.1's; 1.0 sessions may use it too, as RabbitMQ allows (docs/rabbitmq.md).
+    throw new StompError('UNKNOWN_COMMAND', command);
+  }
   // Only SEND may carry a body from a client (STOMP 1.2, "Body"); 1.0 ignores the others'.
   if (f.body.length > 0 && !BODY_COMMANDS.has(command) && version !== '1.0') {
     throw new StompError('BODY_NOT_ALLOWED', command);

@@ -71,7 +71,8 @@ export class SubscriptionList {
   /**
    * The unacknowledged delivery an ACK or NACK names, the way its version names it: by `id`
    * in 1.2 (STOMP 1.2, "ACK"), by `message-id` and `subscription` in 1.1 (STOMP 1.1, "ACK"),
-   * by `message-id` alone in 1.0.
+   * by `message-id` alone in 1.0. Message ids are unique, so a 1.1 `subscription` that does
+   * not hold the message only fails to narrow the search.
    */
   find(frame: Frame, version: StompVersion): Delivery {
     if (version === '1.2') {
@@ -89,14 +90,13 @@ export class SubscriptionList {
     if (subId === undefined && version === '1.1') {
       throw new StompError('MISSING_HEADER', `${frame.command} needs subscription (STOMP 1.1)`);
     }
-    if (subId !== undefined) {
-      const d = this.byId.get(subId)?.find(messageId);
+    // The named subscription first; then, as 1.0 names none and clients written against
+    // RabbitMQ may name the wrong one, every subscription of the session.
+    const named = subId === undefined ? undefined : this.byId.get(subId)?.find(messageId);
+    if (named !== undefined) return named;
+    for (const sub of this.byId.values()) {
+      const d = sub.find(messageId);
       if (d !== undefined) return d;
-    } else {
-      for (const sub of this.byId.values()) {
-        const d = sub.find(messageId);
-        if (d !== undefined) return d;
-      }
     }
     throw new StompError('UNKNOWN_MESSAGE', `message-id ${messageId}`);
   }

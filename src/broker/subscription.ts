@@ -1,5 +1,6 @@
 import type { StompError } from '../errors.js';
 import type { EncodedLines } from '../protocol/encoder.js';
+import { Deque } from './deque.js';
 import type { Destination } from './destination.js';
 import type { Message } from './message.js';
 import type { SubscriptionList } from './subscription-list.js';
@@ -69,6 +70,11 @@ export class Subscription {
   /** Unacknowledged deliveries that count against the prefetch: those not held by a transaction. */
   private inFlight = 0;
   private active = true;
+  /**
+   * Topic messages held back while the prefetch is full (made at first use): a topic has
+   * nowhere else to keep them. They go out as acknowledgements make room.
+   */
+  private heldBack: Deque<Message> | undefined;
 
   constructor(
     list: SubscriptionList,
@@ -167,12 +173,35 @@ export class Subscription {
     this.inFlight++;
   }
 
+  /** Its prefetch is full: a topic message must wait (see heldBack). */
+  get full(): boolean {
+    return this.inFlight >= this.prefetch;
+  }
+
+  get heldBackCount(): number {
+    return this.heldBack?.length ?? 0;
+  }
+
+  /** Keeps a topic message until the prefetch has room (topic subscriptions only). */
+  holdBack(message: Message): void {
+    (this.heldBack ??= new Deque()).push(message);
+  }
+
+  /** Delivers held-back topic messages while the prefetch has room. */
+  deliverHeldBack(): void {
+    const held = this.heldBack;
+    if (held === undefined) return;
+    while (held.length > 0 && this.active && !this.full) this.deliver(held.shift()!, 1);
+  }
+
   /**
    * The subscription ends: it takes no more messages, and returns its unacknowledged ones
-   * in delivery order, for the caller to put back on their queue.
+   * in delivery order, for the caller to put back on their queue. Held-back topic messages
+   * are dropped, as a topic's messages are for its current subscribers only.
    */
   end(): Message[] {
     this.active = false;
+    this.heldBack = undefined;
     const messages: Message[] = [];
     for (const d of this.unacked.values()) messages.push(d.message);
     this.unacked.clear();

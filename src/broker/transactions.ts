@@ -2,10 +2,12 @@ import { StompError } from '../errors.js';
 import type { Frame } from '../protocol/frame.js';
 import type { Delivery } from './subscription.js';
 
+/** An ACK or NACK held by a transaction. */
+export type AckOp =
+  { kind: 'ack'; delivery: Delivery } | { kind: 'nack'; delivery: Delivery; requeue: boolean };
+
 /** What a transaction does at COMMIT, in the order the client sent it. */
-export type TransactionOp =
-  | { kind: 'send'; destination: string; frame: Frame }
-  | { kind: 'ack' | 'nack'; delivery: Delivery };
+export type TransactionOp = { kind: 'send'; destination: string; frame: Frame } | AckOp;
 
 /**
  * A session's open transactions and the operations each holds until COMMIT or ABORT

@@ -154,14 +154,19 @@ describe('SubscriptionList', () => {
     });
   });
 
-  test('1.1 finds by message-id within the named subscription, which it requires', () => {
+  test('1.1 finds by message-id, in the named subscription first; subscription is required', () => {
     const { list, add, sub } = setup();
     const other = add('s2');
     const m = message();
     const d = list.track(sub, m);
     assert.equal(list.find(Frame.of('ACK', { 'message-id': m.id, subscription: 's1' }), '1.1'), d);
+    // A subscription that does not hold it: matched by message id all the same (as RabbitMQ).
+    assert.equal(
+      list.find(Frame.of('ACK', { 'message-id': m.id, subscription: other.id }), '1.1'),
+      d,
+    );
     assert.throws(
-      () => list.find(Frame.of('ACK', { 'message-id': m.id, subscription: other.id }), '1.1'),
+      () => list.find(Frame.of('ACK', { 'message-id': 'nope', subscription: 's1' }), '1.1'),
       { code: 'UNKNOWN_MESSAGE' },
     );
     assert.throws(() => list.find(Frame.of('ACK', { 'message-id': m.id }), '1.1'), {

@@ -211,7 +211,7 @@ describe('A-01 A-02 A-03 ACK headers per version', () => {
     await expectRemaining(env, '/queue/a11m', ['m0']);
   });
 
-  test('A-02 [1.1] ACK naming another subscription of the connection -> ERROR UNKNOWN_MESSAGE', async (t) => {
+  test('A-02 [1.1] ACK naming another subscription: matched by message-id, as RabbitMQ does', async (t) => {
     const env = await setup(t);
     await fill(env, '/queue/a11w', 1);
     const c = await env.connect('1.1');
@@ -219,8 +219,19 @@ describe('A-01 A-02 A-03 ACK headers per version', () => {
     await subscribe(c, '/queue/other', { id: 'wrong', ack: 'client' });
     const m = await c.expect('MESSAGE');
     c.write(`ACK\nmessage-id:${m.header('message-id')}\nsubscription:wrong\nreceipt:a\n\n\0`);
+    await c.expect('RECEIPT');
+    await expectRemaining(env, '/queue/a11w', []);
+  });
+
+  test('A-02 [1.1] ACK of a message-id no subscription holds -> ERROR UNKNOWN_MESSAGE', async (t) => {
+    const env = await setup(t);
+    await fill(env, '/queue/a11u', 1);
+    const c = await env.connect('1.1');
+    await subscribe(c, '/queue/a11u', { id: 's', ack: 'client' });
+    await c.expect('MESSAGE');
+    c.write(`ACK\nmessage-id:no-such-message\nsubscription:s\nreceipt:a\n\n\0`);
     await expectError(c, 'UNKNOWN_MESSAGE', { receiptId: 'a' });
-    await expectRemaining(env, '/queue/a11w', ['m0']);
+    await expectRemaining(env, '/queue/a11u', ['m0']);
   });
 
   test('A-03 [1.2] ACK by id; message-id instead of id -> ERROR MISSING_HEADER', async (t) => {

@@ -181,14 +181,16 @@ describe('A-04 A-05 NACK', () => {
     await expectError(c, 'UNKNOWN_MESSAGE', { receiptId: 'r', command: 'NACK' });
   });
 
-  test('F-05 [1.0] NACK does not exist -> ERROR UNKNOWN_COMMAND; the message is not requeued', async (t) => {
+  test('[1.0] NACK (from 1.1, accepted in 1.0 as RabbitMQ does) with requeue:false drops the message', async (t) => {
     const env = await setup(t);
     await fill(env, '/queue/n10', 1);
     const c = await env.connect('1.0');
     c.write('SUBSCRIBE\ndestination:/queue/n10\nack:client\n\n\0');
     const m = await c.expect('MESSAGE');
-    c.write(`NACK\nmessage-id:${m.header('message-id')}\nreceipt:r\n\n\0`);
-    await expectError(c, 'UNKNOWN_COMMAND', { receiptId: 'r' });
+    c.write(`NACK\nmessage-id:${m.header('message-id')}\nrequeue:false\nreceipt:r\n\n\0`);
+    await c.expect('RECEIPT');
+    assert.equal(await c.quiet(200), true, 'not redelivered');
+    assert.equal(env.broker.queueDepth('/queue/n10'), 0, 'dropped');
   });
 
   test('A-04 a NACK of a topic message does not redeliver it', async (t) => {

@@ -51,7 +51,7 @@ describe('HB-02 / HB-05 negotiation matrix', () => {
       c.write('CONNECT\nheart-beat:100,100\n\n\0');
       const f = await c.expect('CONNECTED');
       assert.equal(f.header('heart-beat'), undefined);
-      assert.equal(f.header('version'), undefined);
+      assert.equal(f.header('version'), '1.0', 'as RabbitMQ says it (docs/rabbitmq.md)');
       await sleep(400);
       assert.equal(c.heartbeats, 0);
       assert.equal(c.ended, false, 'not closed for silence either');
