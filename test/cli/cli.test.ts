@@ -12,6 +12,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { makeTestPki } from '../helpers/certs.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { needs } from '../helpers/requires.js';
 import { WsClient } from '../helpers/ws-client.js';
 import {
   BIN,
@@ -290,58 +291,68 @@ describe('coilmq CLI: WebSocket and TLS', () => {
     assert.equal(started.wsPort, undefined);
   });
 
-  test('--tls-cert, --tls-key, --tls-ca, --tls-port, --wss-port, --tls-require-client-cert', async () => {
-    const pki = makeTestPki();
-    try {
-      const [tlsPort, wssPort] = [await freePort(), await freePort()];
-      const { c, started } = await startCli([
-        '--tls-cert',
-        pki.server.certFile,
-        '--tls-key',
-        pki.server.keyFile,
-        '--tls-ca',
-        pki.ca.certFile,
-        '--tls-port',
-        String(tlsPort),
-        '--wss-port',
-        String(wssPort),
-        '--tls-require-client-cert',
-        '--debug',
-      ]);
-      assert.equal(started.tlsPort, tlsPort);
-      assert.equal(started.wssPort, wssPort);
-      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-        const s = tls.connect(
+  test(
+    '--tls-cert, --tls-key, --tls-ca, --tls-port, --wss-port, --tls-require-client-cert',
+    needs('openssl'),
+    async () => {
+      const pki = makeTestPki();
+      try {
+        const [tlsPort, wssPort] = [await freePort(), await freePort()];
+        const { c, started } = await startCli([
+          '--tls-cert',
+          pki.server.certFile,
+          '--tls-key',
+          pki.server.keyFile,
+          '--tls-ca',
+          pki.ca.certFile,
+          '--tls-port',
+          String(tlsPort),
+          '--wss-port',
+          String(wssPort),
+          '--tls-require-client-cert',
+          '--debug',
+        ]);
+        assert.equal(started.tlsPort, tlsPort);
+        assert.equal(started.wssPort, wssPort);
+        const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+          const s = tls.connect(
+            {
+              host: '127.0.0.1',
+              port: tlsPort,
+              servername: 'localhost',
+              ca: pki.ca.cert,
+              cert: pki.alice.cert,
+              key: pki.alice.key,
+            },
+            () => resolve(s),
+          );
+          s.once('error', reject);
+        });
+        const client = RawClient.wrap(socket);
+        sockets.push(client);
+        client.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
+        await client.expect('CONNECTED');
+        const opened = await c.waitForLog('connection open');
+        assert.equal(opened.transport, 'tls');
+        const ws = await WsClient.connect(
+          `wss://localhost:${wssPort}/ws`,
+          '1.2',
+          {},
+          ['v12.stomp'],
           {
-            host: '127.0.0.1',
-            port: tlsPort,
-            servername: 'localhost',
             ca: pki.ca.cert,
             cert: pki.alice.cert,
             key: pki.alice.key,
           },
-          () => resolve(s),
         );
-        s.once('error', reject);
-      });
-      const client = RawClient.wrap(socket);
-      sockets.push(client);
-      client.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
-      await client.expect('CONNECTED');
-      const opened = await c.waitForLog('connection open');
-      assert.equal(opened.transport, 'tls');
-      const ws = await WsClient.connect(`wss://localhost:${wssPort}/ws`, '1.2', {}, ['v12.stomp'], {
-        ca: pki.ca.cert,
-        cert: pki.alice.cert,
-        key: pki.alice.key,
-      });
-      sockets.push(ws);
-      c.child.kill('SIGTERM');
-      assert.equal((await within(c.exited, 5000, 'exit')).code, 0);
-    } finally {
-      pki.remove();
-    }
-  });
+        sockets.push(ws);
+        c.child.kill('SIGTERM');
+        assert.equal((await within(c.exited, 5000, 'exit')).code, 0);
+      } finally {
+        pki.remove();
+      }
+    },
+  );
 
   for (const [args, message] of [
     [['--tls-cert', 'x.pem'], /--tls-cert: needs --tls-key too/],

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startBroker } from '../../src/index.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { needs } from '../helpers/requires.js';
 
 // stomp.py as users run it: Debian's python3-stomp (installed by .ci/run), under the system
 // Python, which is where Debian puts the module.
@@ -30,7 +31,7 @@ function runStompPy(port: number, version: string): Promise<Seen> {
   });
 }
 
-describe('stomp.py (python3-stomp 8) against coilmq', () => {
+describe('stomp.py (python3-stomp 8) against coilmq', needs('python3-stomp'), () => {
   for (const version of ['1.2', '1.1', '1.0']) {
     test(`STOMP ${version}: queue and topic with receipts, acknowledged, disconnect with receipt`, async () => {
       const b = await startBroker({ port: 0 });

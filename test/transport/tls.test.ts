@@ -16,16 +16,17 @@ import { rulesAuthorizer } from '../../src/auth/acl.js';
 import { setPasscode, UserDatabase, usersAuthenticator } from '../../src/auth/users.js';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { needs } from '../helpers/requires.js';
 import { WsClient } from '../helpers/ws-client.js';
 
 let pki: TestPki;
 let cleanups: Array<() => unknown> = [];
 
 before(() => {
-  pki = makeTestPki();
+  if (needs('openssl').skip === undefined) pki = makeTestPki();
 });
 
-after(() => pki.remove());
+after(() => (pki as TestPki | undefined)?.remove());
 
 afterEach(async () => {
   const list = cleanups.reverse();
@@ -74,7 +75,7 @@ async function tlsConnect(
 
 const ALICE = (): { cert: string; key: string } => ({ cert: pki.alice.cert, key: pki.alice.key });
 
-describe('STOMP over TLS', () => {
+describe('STOMP over TLS', needs('openssl'), () => {
   test('address() reports the TLS port; a raw TLS client does a round trip', async () => {
     const seen: string[] = [];
     const b = await broker({
@@ -147,7 +148,7 @@ describe('STOMP over TLS', () => {
   });
 });
 
-describe('@stomp/stompjs over TLS TCP', () => {
+describe('@stomp/stompjs over TLS TCP', needs('openssl'), () => {
   /** @stomp/tcp-wrapper with its socket made by tls.connect (the documented extension point). */
   class TLSWrapper extends TCPWrapper {
     protected override getSocket(port: number, host: string): tls.TLSSocket {
@@ -209,7 +210,7 @@ describe('@stomp/stompjs over TLS TCP', () => {
   });
 });
 
-describe('client certificates', () => {
+describe('client certificates', needs('openssl'), () => {
   test('required: the certificate CN is the login the authenticate hook sees', async () => {
     const seen: Array<[string | undefined, string | undefined, string]> = [];
     const b = await broker(
@@ -286,7 +287,7 @@ describe('client certificates', () => {
   });
 });
 
-describe('STOMP over secure WebSocket (wss)', () => {
+describe('STOMP over secure WebSocket (wss)', needs('openssl'), () => {
   test('a wss client connects and does a round trip; hooks see transport wss', async () => {
     const seen: string[] = [];
     const b = await broker({
