@@ -274,6 +274,7 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     },
     'coilmq started',
   );
+  for (const note of loaded.notes) logger.warn({}, note);
   logger.debug({ config }, 'configuration');
   if (usersFile === undefined && !LOOPBACK.test(a.host)) {
     logger.warn(

@@ -53,7 +53,12 @@ export interface LoadedConfig {
   origin(path: string): Origin;
   /** A dotted key as the operator gave it: `--port`, `COILMQ_PORT`, `coilmq.yaml: listeners.port`. */
   describe(path: string): string;
+  /** Settings given but not used (those of a store that is not the one chosen), to log. */
+  notes: string[];
 }
+
+/** The settings of the SQLite store: a configuration may keep them while it uses memory. */
+const SQLITE_SETTINGS = ['store.dataDir', 'store.synchronous', 'store.batchWindowMs'];
 
 type Raw = Record<string, unknown>;
 type Path = ReadonlyArray<PropertyKey>;
@@ -359,12 +364,18 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return {
-    config: withDefaults(result.data!),
-    file: yaml?.file,
-    origin: (path) => origin(path),
-    describe,
-  };
+  const config = withDefaults(result.data!);
+  // A copied example file keeps the SQLite settings when --store memory is chosen: they
+  // are ignored, and said so, rather than refused.
+  const notes: string[] = [];
+  if (config.store.kind === 'memory') {
+    for (const p of SQLITE_SETTINGS) {
+      if (get(raw, p.split('.')) !== undefined) {
+        notes.push(`${describe(p)}: ignored, the store is memory (${describe('store.kind')})`);
+      }
+    }
+  }
+  return { config, file: yaml?.file, origin: (path) => origin(path), describe, notes };
 }
 
 function get(raw: unknown, parts: readonly string[]): unknown {

@@ -482,12 +482,6 @@ function crossChecks(raw: Raw, ctx: z.RefinementCtx): void {
   } else if (get(raw, 'listeners.tls.requireClientCert') === true && !given('listeners.tls.ca')) {
     issue('listeners.tls.requireClientCert', 'needs {listeners.tls.ca}');
   }
-  if (get(raw, 'store.kind') === 'memory') {
-    for (const k of ['dataDir', 'synchronous', 'batchWindowMs']) {
-      const p = `store.${k}`;
-      if (given(p)) issue(p, 'applies only with {store.kind} sqlite');
-    }
-  }
   // The library's rules between its settings, on the values in force.
   const values: { [K in SettingName]?: unknown } = {};
   for (const [name, f] of FIELD_BY_OPTION) {

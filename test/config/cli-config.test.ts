@@ -3,6 +3,7 @@
  * variables and flags; bad configurations exit 2 with a message naming the key.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import {
@@ -68,6 +69,23 @@ shutdownTimeout: 3000
   test('coilmq.example.yaml starts the broker as is (with the port and data directory moved)', async () => {
     const { c, started } = await startCli(['-c', path.join(ROOT, 'coilmq.example.yaml')]);
     assert.equal((started.store as { kind: string }).kind, 'sqlite');
+    assert.deepEqual(await c.kill('SIGTERM'), { code: 0, signal: null });
+  });
+
+  test('coilmq.example.yaml copied as is, with --store memory: starts, the SQLite settings ignored with a note', async () => {
+    const { c, started } = await startCli([
+      '-c',
+      path.join(ROOT, 'coilmq.example.yaml'),
+      '--store',
+      'memory',
+    ]);
+    assert.equal((started.store as { kind: string }).kind, 'memory');
+    const example = path.join(ROOT, 'coilmq.example.yaml');
+    const line = fs.readFileSync(example, 'utf8').split('\n').indexOf('  dataDir: ./data') + 1;
+    const note = await c.waitForLog(
+      `${example}:${line}:3: store.dataDir: ignored, the store is memory (--store)`,
+    );
+    assert.equal(note.level, 40, 'a warning');
     assert.deepEqual(await c.kill('SIGTERM'), { code: 0, signal: null });
   });
 
@@ -208,7 +226,6 @@ describe('bad configurations exit 2 with a message naming the key', () => {
     for (const [args, expected] of [
       [['--max-frame-size', '0'], /--max-frame-size: expected a positive integer, got 0/],
       [['--sync', 'always'], /--sync: expected one of full, normal, got "always"/],
-      [['--store', 'memory', '--data-dir', 'x'], /--data-dir: applies only with --store sqlite/],
       [['--heartbeat-grace', '0.5'], /--heartbeat-grace: expected a number of at least 1/],
     ] as Array<[string[], RegExp]>) {
       const r = await runCli(args);

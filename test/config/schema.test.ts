@@ -61,6 +61,23 @@ describe('coilmq.example.yaml', () => {
     assert.equal(config.auth.usersFile, '/etc/coilmq/users');
   });
 
+  test('with store.kind memory, the SQLite settings it keeps are ignored and noted', () => {
+    const file = yaml('store:\n  kind: memory\n  dataDir: x\n  synchronous: normal\n');
+    const loaded = loadConfig({ configFlag: file });
+    assert.equal(loaded.config.store.kind, 'memory');
+    assert.equal(loaded.notes.length, 2);
+    assert.match(loaded.notes[0]!, /store\.dataDir: ignored, the store is memory/);
+    assert.match(loaded.notes[1]!, /store\.synchronous: ignored, the store is memory/);
+    const example = loadConfig({
+      configFlag: EXAMPLE,
+      flags: new Map([['store.kind', { value: 'memory', flag: '--store' }]]),
+    });
+    assert.ok(
+      example.notes.some((n) => /dataDir: ignored, the store is memory \(--store\)/.test(n)),
+    );
+    assert.deepEqual(loadConfig({ configFlag: EXAMPLE }).notes, [], 'nothing to note with sqlite');
+  });
+
   test('documents every flag it names', () => {
     const text = fs.readFileSync(EXAMPLE, 'utf8');
     for (const f of FIELDS) {
@@ -218,11 +235,6 @@ describe('messages name the source, the key and what is expected', () => {
       'client certs without ca',
       'listeners:\n  tls:\n    cert: a\n    key: b\n    requireClientCert: true\n',
       /listeners\.tls\.requireClientCert: needs listeners\.tls\.ca/,
-    ],
-    [
-      'dataDir with memory',
-      'store:\n  kind: memory\n  dataDir: x\n',
-      /store\.dataDir: applies only with store\.kind sqlite/,
     ],
     [
       'log level',
