@@ -89,6 +89,26 @@ function storeSummary(c: Config): object {
 const LOOPBACK = /^(?:127\.|::1$|localhost$)/;
 
 /**
+ * Started through npm (`npm start`, `npx coilmq`), coilmq is a grandchild of the npm process,
+ * and a SIGTERM sent to npm (what `kill $!`, a container's entry point or a process manager
+ * sends) does not reach it: npm exits and coilmq is left running, re-parented. So when npm
+ * started it, the launcher going away (its parent process changes) stops coilmq as SIGTERM
+ * would. Started otherwise (a shell, systemd, `nohup`), nothing is watched.
+ */
+function watchLauncher(onGone: () => void): NodeJS.Timeout | undefined {
+  if (process.env.npm_command === undefined) return undefined;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 500);
+  timer.unref();
+  return timer;
+}
+
+/**
  * Starts the broker described by `loaded` and runs until SIGINT or SIGTERM. Resolves with
  * the exit code: 0 after a clean stop, 1 when it cannot start, 2 on a bad configuration.
  */
@@ -190,7 +210,9 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   let stopping: string | undefined;
   let finish: ((code: number) => void) | undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));
+  let launcherWatch: NodeJS.Timeout | undefined;
   const cleanup = (): void => {
+    clearInterval(launcherWatch);
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
     process.off('SIGHUP', onSighup);
@@ -241,6 +263,7 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   process.on('SIGHUP', onSighup);
+  launcherWatch = watchLauncher(() => stop('launcher exited'));
 
   try {
     broker = await startBroker({ ...options, logger });

@@ -1,14 +1,16 @@
 /**
  * Stopping the real `coilmq` binary, its pidfile and its log file: SIGTERM with clients
  * connected finishes pending commits and sends their receipts before the ERROR; the
- * shutdown timeout; a second signal; --pidfile; --logfile (JSON lines, SIGHUP reopens it).
+ * shutdown timeout; a second signal; --pidfile; --logfile (JSON lines, SIGHUP reopens it);
+ * SIGTERM to the npm process that started it (`npm start`, `npx coilmq`).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
+import { watch } from '../helpers/coilmq-process.js';
 import { RawClient } from '../helpers/raw-client.js';
 import {
   ensureBuilt,
@@ -17,6 +19,7 @@ import {
   roundTrip,
   spawnCli,
   startCli,
+  ROOT,
   tempDir,
   track,
   within,
@@ -262,4 +265,45 @@ describe('--logfile', () => {
     assert.equal(lost.reason, 'peer closed');
     await c.kill('SIGTERM');
   });
+});
+
+describe('started through npm', () => {
+  /** Whether a process still runs. */
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  for (const [name, launcher] of [
+    ['npm start', ['npm', 'start', '--']],
+    ['npx coilmq', ['npx', '--no-install', 'coilmq']],
+  ] as const) {
+    test(`SIGTERM to \`${name}\` (the npm process) stops coilmq too`, async () => {
+      const child = spawn(
+        launcher[0]!,
+        [...launcher.slice(1), '-b', '127.0.0.1', '-p', '0', '--ws-port', '0', '--store', 'memory'],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const c = watch(child);
+      let brokerPid = 0;
+      try {
+        const started = await c.waitForLog('coilmq started');
+        brokerPid = started.pid as number;
+        assert.notEqual(brokerPid, child.pid, 'coilmq runs under the launcher');
+        child.kill('SIGTERM');
+        await c.exited;
+        const deadline = Date.now() + 10_000;
+        while (alive(brokerPid) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        assert.equal(alive(brokerPid), false, 'coilmq stopped with its launcher');
+      } finally {
+        if (brokerPid !== 0 && alive(brokerPid)) process.kill(brokerPid, 'SIGKILL');
+        child.kill('SIGKILL');
+      }
+    });
+  }
 });
