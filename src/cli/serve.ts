@@ -210,7 +210,8 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   let stopping: string | undefined;
   let finish: ((code: number) => void) | undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));
-  let launcherWatch: NodeJS.Timeout | undefined;
+  // `stop` is called only from the timer, after it is defined below.
+  const launcherWatch = watchLauncher(() => stop('launcher exited'));
   const cleanup = (): void => {
     clearInterval(launcherWatch);
     process.off('SIGINT', onSigint);
@@ -263,7 +264,6 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   process.on('SIGHUP', onSighup);
-  launcherWatch = watchLauncher(() => stop('launcher exited'));
 
   try {
     broker = await startBroker({ ...options, logger });
