@@ -1,7 +1,7 @@
 /**
  * Tests that drive a program from Debian's packages (Chromium, stomp.py, openssl). On a
  * machine without it they are skipped, with a reason naming the package to install, so that
- * `npm test` on a fresh clone with only Node is green. With COILMQ_TEST_ALL=1 (`.ci/run`
+ * `npm test` on a fresh clone with only Node is green. With TEST_REQUIRE_ALL=1 (`.ci/run`
  * sets it) nothing is skipped: a missing program fails its tests, so CI always runs them all.
  */
 import { execFileSync } from 'node:child_process';
@@ -31,10 +31,10 @@ const known = new Map<DebianPackage, boolean>();
 
 /**
  * Options for describe() or test(): `{ skip: reason }` when a package the tests need is
- * missing, unless COILMQ_TEST_ALL=1; else `{}`.
+ * missing, unless TEST_REQUIRE_ALL=1; else `{}`.
  */
 export function needs(...packages: DebianPackage[]): { skip?: string } {
-  if (process.env.COILMQ_TEST_ALL === '1') return {};
+  if (process.env.TEST_REQUIRE_ALL === '1') return {};
   for (const p of packages) {
     let present = known.get(p);
     if (present === undefined) known.set(p, (present = PROGRAMS[p].present()));
