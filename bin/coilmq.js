@@ -1,5 +1,14 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import { existsSync } from 'node:fs';
+
+if (!existsSync(new URL('../dist/cli/main.js', import.meta.url))) {
+  console.error(
+    'coilmq: not built (no dist/). In a clone, run `npm install` (it builds) or `npm run build`; ' +
+      'for a production install, install the package made by `npm pack`.',
+  );
+  process.exit(1);
+}
+const { main } = await import('../dist/cli/main.js');
 
 main(process.argv).then(
   (code) => {
