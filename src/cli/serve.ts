@@ -3,7 +3,7 @@
  * and the signals (SIGINT/SIGTERM stop, SIGHUP reloads). Signals are handled here, never in
  * the library.
  */
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { rulesAuthorizer } from '../auth/acl.js';
@@ -15,6 +15,7 @@ import { ConfigError } from '../config/load.js';
 import { settingOptions, type Config } from '../config/schema.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { DataDirLock } from './datalock.js';
+import { banner, prettyDestination } from './pretty-log.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 
 /** Exit code after a second SIGINT/SIGTERM during a clean stop: 128 + SIGINT, as shells do. */
@@ -58,8 +59,12 @@ function brokerOptions(loaded: LoadedConfig): BrokerOptions {
 }
 
 /** The logger: JSON lines on standard output, or appended to `logging.file`. */
-function makeLogger(loaded: LoadedConfig): { logger: PinoLogger; dest: Destination | undefined } {
-  const { level, file } = loaded.config.logging;
+function makeLogger(loaded: LoadedConfig): {
+  logger: PinoLogger;
+  dest: Destination | undefined;
+  pretty: boolean;
+} {
+  const { level, file, format } = loaded.config.logging;
   let dest: Destination | undefined;
   if (file !== undefined) {
     try {
@@ -73,7 +78,20 @@ function makeLogger(loaded: LoadedConfig): { logger: PinoLogger; dest: Destinati
     dest = pino.destination({ dest: file, sync: false });
   }
   const options = { name: 'coilmq', level };
-  return { logger: dest === undefined ? pino(options) : pino(options, dest), dest };
+  if (dest !== undefined) return { logger: pino(options, dest), dest, pretty: false };
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+  if (pretty) return { logger: pino(options, prettyDestination(process.stdout)), dest, pretty };
+  return { logger: pino(options), dest, pretty };
+}
+
+/** The flag that sets the port of each listener, for a port that is in use. */
+function portFlag(a: { port?: unknown }, c: Config): string {
+  const l = c.listeners;
+  if (a.port === l.port) return '-p/--port';
+  if (a.port === l.wsPort) return '--ws-port';
+  if (a.port === l.tls?.port) return '--tls-port';
+  if (a.port === l.tls?.wssPort) return '--wss-port';
+  return 'the port settings';
 }
 
 function storeSummary(c: Config): object {
@@ -119,9 +137,10 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   let options: BrokerOptions;
   let logger: PinoLogger;
   let dest: Destination | undefined;
+  let pretty: boolean;
   try {
     options = brokerOptions(loaded);
-    ({ logger, dest } = makeLogger(loaded));
+    ({ logger, dest, pretty } = makeLogger(loaded));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const p of err.problems) complain(p);
@@ -187,11 +206,13 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
 
   // One broker per data directory (DataDirLock), taken before listening, like the pidfile.
   let dataLock: DataDirLock | undefined;
+  /** The data directory, when this start made it: removed again if the start fails. */
+  let madeDataDir: string | undefined;
   if (config.store.kind === 'sqlite') {
     const dir = path.resolve(config.store.dataDir);
     let dirMade = true;
     try {
-      mkdirSync(dir, { recursive: true });
+      madeDataDir = mkdirSync(dir, { recursive: true });
     } catch {
       dirMade = false; // opening the store fails next, and says why
     }
@@ -268,10 +289,21 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   try {
     broker = await startBroker({ ...options, logger });
   } catch (err) {
-    // A store that cannot be opened, a port in use: say why, and do not start.
+    // A store that cannot be opened, a port in use: say why, and do not start. A data
+    // directory made for this start holds nothing yet, and goes.
     cleanup();
-    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
-    complain(`cannot start: ${(err as Error).message}`);
+    if (madeDataDir !== undefined) rmSync(madeDataDir, { recursive: true, force: true });
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    if (e.code === 'EADDRINUSE') {
+      const flag = portFlag(e, config);
+      logger.fatal({ code: e.code, port: e.port, flag }, `port ${e.port} is in use`);
+      complain(
+        `port ${e.port} is in use (EADDRINUSE), by another broker perhaps: choose another with ${flag}`,
+      );
+    } else {
+      logger.fatal({ err }, `cannot start: ${e.message}`);
+      complain(`cannot start: ${e.message}`);
+    }
     await flush();
     return 1;
   }
@@ -297,6 +329,20 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     },
     'coilmq started',
   );
+  if (pretty) {
+    process.stdout.write(
+      banner({
+        version: VERSION,
+        address: a,
+        wsPath: config.listeners.wsPath,
+        database:
+          config.store.kind === 'sqlite'
+            ? path.resolve(config.store.dataDir, 'coilmq.db')
+            : undefined,
+        usersFile,
+      }) + '\n',
+    );
+  }
   for (const note of loaded.notes) logger.warn({}, note);
   logger.debug({ config }, 'configuration');
   if (usersFile === undefined && !LOOPBACK.test(a.host)) {

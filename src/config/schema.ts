@@ -79,6 +79,8 @@ const upToAMinute = integer(0, { max: 60_000, arg: '<ms>' });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const pattern: Rule<string> = {
   text: 'string',
@@ -305,6 +307,13 @@ export const FIELDS: readonly Field[] = [
     { short: '-l' },
   ),
   field(
+    'logging.format',
+    'log-format',
+    oneOf(LOG_FORMATS, '<format>'),
+    'pretty (short lines for people), json (JSON lines), or auto: pretty on a terminal',
+    { default: 'auto' },
+  ),
+  field(
     'shutdownTimeout',
     'shutdown-timeout',
     milliseconds,
@@ -368,7 +377,7 @@ export interface Config extends SettingsIn<undefined> {
     failureDelayMs: number;
   };
   acl: AccessRuleConfig[];
-  logging: { level: LogLevel; file?: string };
+  logging: { level: LogLevel; file?: string; format: LogFormat };
   shutdownTimeout: number;
   pidfile?: string;
 }

@@ -23,6 +23,7 @@ import {
   type LogEntry,
   type Watched,
 } from '../helpers/coilmq-process.js';
+import { until } from '../helpers/session.js';
 import { ensureBuilt } from './helpers.js';
 
 const PKG = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -173,17 +174,62 @@ describe('coilmq CLI', () => {
     assert.match(r.err, /unknown option/i);
   });
 
-  test('port already in use: exits non-zero with the listen error', async () => {
+  test('port already in use: exits 1 with one line naming the port and its flag; no data directory left', async () => {
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const data = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'coilmq-inuse-')), 'data');
+    dataDirs.push(path.dirname(data));
     try {
       const { port } = srv.address() as net.AddressInfo;
-      const r = await run(['-b', '127.0.0.1', '-p', String(port), '--ws-port', '0']);
-      assert.notEqual(r.code, 0);
-      assert.notEqual(r.code, null);
-      assert.match(r.out + r.err, /EADDRINUSE/);
+      const r = await run([
+        '-b',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '--ws-port',
+        '0',
+        '--data-dir',
+        data,
+      ]);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.err,
+        `coilmq: port ${port} is in use (EADDRINUSE), by another broker perhaps: choose another with -p/--port\n`,
+      );
+      assert.match(r.out, /"code":"EADDRINUSE"/);
+      assert.doesNotMatch(r.out, /"stack"/, 'no stack trace for a port in use');
+      assert.equal(fs.existsSync(data), false, 'the data directory it made is gone');
     } finally {
       await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
+  test('--log-format pretty: short lines and a banner with every listener, the data and how to stop', async () => {
+    const c = cli([
+      '-b',
+      '127.0.0.1',
+      '-p',
+      '0',
+      '--ws-port',
+      String(await freePort()),
+      '--log-format',
+      'pretty',
+    ]);
+    try {
+      await until(() => c.stdout().includes('Ctrl-C to stop.'), 'the banner');
+      const out = c.stdout();
+      assert.match(
+        out,
+        /^\d\d:\d\d:\d\d\.\d{3} INFO {2}listening host=127\.0\.0\.1 port=\d+ transport=tcp$/m,
+      );
+      assert.match(out, new RegExp(`coilmq ${PKG.version.replace(/\./g, '\\.')} is running`));
+      assert.match(out, /^ {2}STOMP +127\.0\.0\.1:\d+ \(tcp\)$/m);
+      assert.match(out, /^ {2}WebSocket +ws:\/\/127\.0\.0\.1:\d+\/ws$/m);
+      assert.match(out, /^ {2}Messages +\/.*coilmq\.db \(SQLite\)$/m);
+      assert.doesNotMatch(out, /^\{/m, 'no JSON line');
+      assert.deepEqual(await c.kill('SIGTERM'), { code: 0, signal: null });
+    } finally {
+      await c.kill('SIGKILL');
     }
   });
 
