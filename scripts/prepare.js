@@ -15,4 +15,7 @@ try {
   );
   process.exit(0);
 }
-execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
+// The npm that runs this script, whatever the platform calls it.
+const npm = process.env.npm_execpath;
+if (npm !== undefined) execFileSync(process.execPath, [npm, 'run', 'build'], { stdio: 'inherit' });
+else execFileSync('npm', ['run', 'build'], { stdio: 'inherit', shell: true });

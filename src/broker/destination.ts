@@ -282,15 +282,6 @@ export class Topic extends BaseDestination {
       );
       return;
     }
-    if (sub.clientAck && sub.unackedCount >= o.maxUnackedPerSubscription) {
-      consumer.fail(
-        new StompError(
-          'SLOW_CONSUMER',
-          `${sub.unackedCount} unacknowledged messages on subscription ${sub.id}`,
-        ),
-      );
-      return;
-    }
     if (sub.full || sub.heldBackCount > 0) {
       // A client-ack subscription that named a prefetch-count gets no more than that many
       // unacknowledged messages at once, as on a queue; the rest wait, within the same bound.
@@ -304,6 +295,15 @@ export class Topic extends BaseDestination {
         return;
       }
       sub.holdBack(message);
+      return;
+    }
+    if (sub.clientAck && sub.unackedCount >= o.maxUnackedPerSubscription) {
+      consumer.fail(
+        new StompError(
+          'SLOW_CONSUMER',
+          `${sub.unackedCount} unacknowledged messages on subscription ${sub.id}`,
+        ),
+      );
       return;
     }
     sub.deliver(message, 1);

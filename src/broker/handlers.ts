@@ -85,10 +85,11 @@ function onConnect(s: Session, f: Frame): void | Promise<void> {
     // both sides want it (STOMP 1.2, "Heart-beating"). 1.0 has no heart-beats.
     const sx = version !== '1.0' && cy > 0 ? clamp(cy) : 0;
     const sy = version !== '1.0' && cx > 0 ? clamp(cx) : 0;
-    // `version` in 1.0 too: the 1.0 spec has no such header, but clients written against
-    // RabbitMQ read it (docs/rabbitmq.md).
+    // `version` and `heart-beat` in 1.0 too (there 0,0): the 1.0 spec has neither, but
+    // clients written against RabbitMQ read them, and some that find `version` expect
+    // `heart-beat` beside it (docs/rabbitmq.md).
     const headers = ['version', version, 'session', s.id, 'server', `${SERVER_NAME}/${VERSION}`];
-    if (version !== '1.0') headers.push('heart-beat', `${sx},${sy}`);
+    headers.push('heart-beat', `${sx},${sy}`);
     s.output.write(encodeFrame(new Frame('CONNECTED', headers), version));
     s.enterConnected(version, login, sx, sy > 0 ? Math.max(cx, sy) : 0);
   };

@@ -71,8 +71,8 @@ export class SubscriptionList {
   /**
    * The unacknowledged delivery an ACK or NACK names, the way its version names it: by `id`
    * in 1.2 (STOMP 1.2, "ACK"), by `message-id` and `subscription` in 1.1 (STOMP 1.1, "ACK"),
-   * by `message-id` alone in 1.0. Message ids are unique, so a 1.1 `subscription` that does
-   * not hold the message only fails to narrow the search.
+   * by `message-id` alone in 1.0. A 1.1 `subscription` that does not hold a queue message
+   * only fails to narrow the search (as RabbitMQ).
    */
   find(frame: Frame, version: StompVersion): Delivery {
     if (version === '1.2') {
@@ -91,12 +91,14 @@ export class SubscriptionList {
       throw new StompError('MISSING_HEADER', `${frame.command} needs subscription (STOMP 1.1)`);
     }
     // The named subscription first; then, as 1.0 names none and clients written against
-    // RabbitMQ may name the wrong one, every subscription of the session.
+    // RabbitMQ may name the wrong one, every subscription of the session. A queue message is
+    // out to one subscription at most, so its id names one delivery; a topic message may be
+    // out to several subscriptions of this session, so a 1.1 frame must name the right one.
     const named = subId === undefined ? undefined : this.byId.get(subId)?.find(messageId);
     if (named !== undefined) return named;
     for (const sub of this.byId.values()) {
       const d = sub.find(messageId);
-      if (d !== undefined) return d;
+      if (d !== undefined && (subId === undefined || sub.destination.kind === 'queue')) return d;
     }
     throw new StompError('UNKNOWN_MESSAGE', `message-id ${messageId}`);
   }

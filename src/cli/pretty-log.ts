@@ -21,8 +21,14 @@ const LEVELS: Record<number, string> = {
 /** Fields every pino line has, or that the line shows in its own place. */
 const SKIPPED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
 
+/**
+ * Quoted when it has spaces, quotes, `=`, or control characters: values may come from
+ * clients (a login, an error's detail), and must not reach the terminal as escape sequences.
+ */
+const NEEDS_QUOTES = /[\s"=\x00-\x1f\x7f-\x9f]/;
+
 function plain(value: unknown): string | undefined {
-  if (typeof value === 'string') return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
+  if (typeof value === 'string') return NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
 }
@@ -44,7 +50,7 @@ export function prettyLine(json: string): string {
   const parts = [
     timeOfDay(typeof entry.time === 'number' ? entry.time : Date.now()),
     LEVELS[entry.level as number] ?? String(entry.level),
-    String(entry.msg ?? ''),
+    plain(String(entry.msg ?? '')) ?? '',
   ];
   for (const [k, v] of Object.entries(entry)) {
     if (SKIPPED.has(k)) continue;

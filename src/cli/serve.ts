@@ -3,7 +3,8 @@
  * and the signals (SIGINT/SIGTERM stop, SIGHUP reloads). Signals are handled here, never in
  * the library.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { rulesAuthorizer } from '../auth/acl.js';
@@ -84,14 +85,31 @@ function makeLogger(loaded: LoadedConfig): {
   return { logger: pino(options), dest, pretty };
 }
 
-/** The flag that sets the port of each listener, for a port that is in use. */
-function portFlag(a: { port?: unknown }, c: Config): string {
+/** The ports the configuration listens on (0, any free port, is never in use), with their flags. */
+function ports(c: Config): Array<[number, string]> {
   const l = c.listeners;
-  if (a.port === l.port) return '-p/--port';
-  if (a.port === l.wsPort) return '--ws-port';
-  if (a.port === l.tls?.port) return '--tls-port';
-  if (a.port === l.tls?.wssPort) return '--wss-port';
-  return 'the port settings';
+  const out: Array<[number, string]> = [[l.port, '-p/--port']];
+  if (l.wsPort !== 0) out.push([l.wsPort, '--ws-port']);
+  if (l.tls !== undefined && l.tls.port !== 0) out.push([l.tls.port, '--tls-port']);
+  if (l.tls?.wssPort !== undefined && l.tls.wssPort !== 0) out.push([l.tls.wssPort, '--wss-port']);
+  return out.filter(([p]) => p !== 0);
+}
+
+function portFlag(port: number, c: Config): string {
+  return ports(c).find(([p]) => p === port)?.[1] ?? 'the port settings';
+}
+
+/** The first configured port that something else already listens on, if any. */
+async function portInUse(c: Config): Promise<number | undefined> {
+  for (const [port] of ports(c)) {
+    const inUse = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE'));
+      probe.listen(port, c.listeners.host, () => probe.close(() => resolve(false)));
+    });
+    if (inUse) return port;
+  }
+  return undefined;
 }
 
 function storeSummary(c: Config): object {
@@ -106,6 +124,9 @@ function storeSummary(c: Config): object {
 
 const LOOPBACK = /^(?:127\.|::1$|localhost$)/;
 
+/** The parent process as coilmq started, read first of all (see watchLauncher). */
+const launcherPid = process.ppid;
+
 /**
  * Started through npm (`npm start`, `npx coilmq`), coilmq is a grandchild of the npm process,
  * and a SIGTERM sent to npm (what `kill $!`, a container's entry point or a process manager
@@ -113,9 +134,8 @@ const LOOPBACK = /^(?:127\.|::1$|localhost$)/;
  * started it, the launcher going away (its parent process changes) stops coilmq as SIGTERM
  * would. Started otherwise (a shell, systemd, `nohup`), nothing is watched.
  */
-function watchLauncher(onGone: () => void): NodeJS.Timeout | undefined {
+function watchLauncher(parent: number, onGone: () => void): NodeJS.Timeout | undefined {
   if (process.env.npm_command === undefined) return undefined;
-  const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid !== parent) {
       clearInterval(timer);
@@ -205,14 +225,25 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   }
 
   // One broker per data directory (DataDirLock), taken before listening, like the pidfile.
+  // A port in use is found before anything is written, so that such a start leaves nothing.
+  const taken = await portInUse(config);
+  if (taken !== undefined) {
+    if (pidfile !== undefined) removePidfile(pidfile);
+    const flag = portFlag(taken, config);
+    logger.fatal({ code: 'EADDRINUSE', port: taken, flag }, `port ${taken} is in use`);
+    complain(
+      `port ${taken} is in use (EADDRINUSE), by another broker perhaps: choose another with ${flag}`,
+    );
+    await flush();
+    return 1;
+  }
+
   let dataLock: DataDirLock | undefined;
-  /** The data directory, when this start made it: removed again if the start fails. */
-  let madeDataDir: string | undefined;
   if (config.store.kind === 'sqlite') {
     const dir = path.resolve(config.store.dataDir);
     let dirMade = true;
     try {
-      madeDataDir = mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
     } catch {
       dirMade = false; // opening the store fails next, and says why
     }
@@ -232,7 +263,11 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   let finish: ((code: number) => void) | undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));
   // `stop` is called only from the timer, after it is defined below.
-  const launcherWatch = watchLauncher(() => stop('launcher exited'));
+  // Once a stop has begun (a Ctrl-C reaches npm and coilmq alike), the launcher going away
+  // is no second signal.
+  const launcherWatch = watchLauncher(launcherPid, () => {
+    if (stopping === undefined) stop('launcher exited');
+  });
   const cleanup = (): void => {
     clearInterval(launcherWatch);
     process.off('SIGINT', onSigint);
@@ -289,21 +324,11 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   try {
     broker = await startBroker({ ...options, logger });
   } catch (err) {
-    // A store that cannot be opened, a port in use: say why, and do not start. A data
-    // directory made for this start holds nothing yet, and goes.
+    // A store that cannot be opened, a port taken since it was checked: say why, do not start.
     cleanup();
-    if (madeDataDir !== undefined) rmSync(madeDataDir, { recursive: true, force: true });
-    const e = err as NodeJS.ErrnoException & { port?: number };
-    if (e.code === 'EADDRINUSE') {
-      const flag = portFlag(e, config);
-      logger.fatal({ code: e.code, port: e.port, flag }, `port ${e.port} is in use`);
-      complain(
-        `port ${e.port} is in use (EADDRINUSE), by another broker perhaps: choose another with ${flag}`,
-      );
-    } else {
-      logger.fatal({ err }, `cannot start: ${e.message}`);
-      complain(`cannot start: ${e.message}`);
-    }
+    const e = err as NodeJS.ErrnoException;
+    logger.fatal({ err }, `cannot start: ${e.message}`);
+    complain(`cannot start: ${e.message}`);
     await flush();
     return 1;
   }
@@ -329,7 +354,7 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
     },
     'coilmq started',
   );
-  if (pretty) {
+  if (pretty && config.logging.level !== 'silent') {
     process.stdout.write(
       banner({
         version: VERSION,

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StompError } from '../../src/errors.js';
 import { Frame } from '../../src/protocol/index.js';
-import { Topic } from '../../src/broker/destination.js';
+import { Queue, Topic } from '../../src/broker/destination.js';
 import { Message } from '../../src/broker/message.js';
 import { SubscriptionList } from '../../src/broker/subscription-list.js';
 import { Subscription, type AckMode, type Consumer } from '../../src/broker/subscription.js';
@@ -154,16 +154,16 @@ describe('SubscriptionList', () => {
     });
   });
 
-  test('1.1 finds by message-id, in the named subscription first; subscription is required', () => {
+  test('1.1 finds by message-id in the named subscription; subscription is required', () => {
     const { list, add, sub } = setup();
     const other = add('s2');
     const m = message();
     const d = list.track(sub, m);
     assert.equal(list.find(Frame.of('ACK', { 'message-id': m.id, subscription: 's1' }), '1.1'), d);
-    // A subscription that does not hold it: matched by message id all the same (as RabbitMQ).
-    assert.equal(
-      list.find(Frame.of('ACK', { 'message-id': m.id, subscription: other.id }), '1.1'),
-      d,
+    // A topic message may be out to several subscriptions of a session: the right one, only.
+    assert.throws(
+      () => list.find(Frame.of('ACK', { 'message-id': m.id, subscription: other.id }), '1.1'),
+      { code: 'UNKNOWN_MESSAGE' },
     );
     assert.throws(
       () => list.find(Frame.of('ACK', { 'message-id': 'nope', subscription: 's1' }), '1.1'),
@@ -172,6 +172,25 @@ describe('SubscriptionList', () => {
     assert.throws(() => list.find(Frame.of('ACK', { 'message-id': m.id }), '1.1'), {
       code: 'MISSING_HEADER',
     });
+  });
+
+  test('1.1 naming the wrong subscription still finds a queue message by its id (as RabbitMQ)', () => {
+    const consumer = new RecordingConsumer();
+    const list = new SubscriptionList(consumer);
+    const queue = new Queue(
+      '/queue/q',
+      { choose: () => undefined },
+      { maxQueueMessagesInMemory: 10, maxQueueBytesInMemory: 1 << 20 },
+      { page: () => {}, delivered: () => {} },
+    );
+    const sub = new Subscription(list, 'q', true, queue, 'client', 10);
+    list.add(sub);
+    const m = message();
+    const d = list.track(sub, m);
+    assert.equal(
+      list.find(Frame.of('ACK', { 'message-id': m.id, subscription: 'wrong' }), '1.1'),
+      d,
+    );
   });
 
   test('1.0 finds by message-id across every subscription', () => {

@@ -4,8 +4,8 @@
  * it serves STOMP with its SQLite store and stops cleanly.
  *
  * better-sqlite3 is native. So as not to compile it again here (over a minute on two cores),
- * the install skips install scripts and takes the binary this clone already built, when the
- * installed better-sqlite3 is the same version; otherwise it rebuilds it.
+ * the install skips install scripts and takes the binary this clone already built: the
+ * package's npm-shrinkwrap.json pins the same version as this clone's.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -30,6 +30,7 @@ describe('the packed package', () => {
   let work: string;
   let installed: string;
   let prefix: string;
+  let pinned: boolean;
 
   before(async () => {
     await ensureBuilt();
@@ -61,7 +62,8 @@ describe('the packed package', () => {
     installed = path.join(prefix, 'lib', 'node_modules', 'coilmq');
     const ours = path.join(ROOT, 'node_modules', 'better-sqlite3');
     const theirs = path.join(installed, 'node_modules', 'better-sqlite3');
-    if (version(ours) === version(theirs)) {
+    pinned = version(ours) === version(theirs);
+    if (pinned) {
       fs.cpSync(path.join(ours, 'build'), path.join(theirs, 'build'), { recursive: true });
     } else {
       execFileSync(NPM, ['rebuild', 'better-sqlite3'], { cwd: installed, stdio: 'inherit' });
@@ -79,6 +81,11 @@ describe('the packed package', () => {
     for (const f of ['coilmq.example.yaml', 'CHANGELOG.md', 'LICENSE', 'docs/architecture.md']) {
       assert.ok(fs.existsSync(path.join(installed, f)), f);
     }
+    assert.ok(
+      fs.existsSync(path.join(installed, 'npm-shrinkwrap.json')),
+      'its dependencies pinned',
+    );
+    assert.ok(pinned, 'the installed better-sqlite3 is the version the shrinkwrap pins');
     assert.ok(!fs.existsSync(path.join(installed, 'src')), 'no sources');
     assert.ok(!fs.existsSync(path.join(installed, 'test')), 'no tests');
     for (const dev of ['typescript', 'tsx', 'eslint', 'playwright-core']) {

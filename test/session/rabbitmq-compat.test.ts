@@ -19,7 +19,7 @@ import {
 import { RawClient } from '../helpers/raw-client.js';
 
 describe('RabbitMQ drop-in', () => {
-  test('a 1.0 CONNECTED carries version:1.0 (and still no heart-beat)', async (t) => {
+  test('a 1.0 CONNECTED carries version:1.0 and heart-beat:0,0', async (t) => {
     const env = await setup(t);
     const c = await RawClient.open(env.port);
     t.after(() => c.destroy());
@@ -27,9 +27,10 @@ describe('RabbitMQ drop-in', () => {
     const f = await c.expect('CONNECTED');
     assert.deepEqual(
       f.entries().map(([k]) => k),
-      ['version', 'session', 'server'],
+      ['version', 'session', 'server', 'heart-beat'],
     );
     assert.equal(f.header('version'), '1.0');
+    assert.equal(f.header('heart-beat'), '0,0');
   });
 
   test('NACK on a 1.0 session requeues the message (an extension: 1.0 has no NACK)', async (t) => {
