@@ -83,6 +83,19 @@ describe('RabbitMQ drop-in', () => {
     assert.deepEqual(bodies(await messages(c, 4)), ['m6', 'm7', 'm8', 'm9']);
   });
 
+  test('prefetch-count equal to maxUnackedPerSubscription holds back too (no SLOW_CONSUMER)', async (t) => {
+    const env = await setup(t, { maxUnackedPerSubscription: 3 });
+    const c = await env.connect('1.2');
+    await subscribe(c, '/topic/edge', { id: 's', ack: 'client', headers: { 'prefetch-count': 3 } });
+    const p = await env.connect('1.2');
+    for (let i = 0; i < 5; i++) send(p, '/topic/edge', `m${i}`);
+    await sync(p);
+    const first = await messages(c, 3);
+    assert.equal(await c.quiet(150), true, 'two held back');
+    c.write(ackFrame('1.2', first[2]!)); // client mode: all three
+    assert.deepEqual(bodies(await messages(c, 2)), ['m3', 'm4']);
+  });
+
   test('a topic subscription without prefetch-count gets everything at once, as before', async (t) => {
     const env = await setup(t);
     const c = await env.connect('1.2');
