@@ -26,11 +26,17 @@ const SKIPPED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
  * clients (a login, an error's detail), and must not reach the terminal as escape sequences.
  */
 const NEEDS_QUOTES = /[\s"=\x00-\x1f\x7f-\x9f]/;
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 function plain(value: unknown): string | undefined {
   if (typeof value === 'string') return NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
+}
+
+/** The message as it is, unless it holds control characters. */
+function message(text: string): string {
+  return CONTROL.test(text) ? JSON.stringify(text) : text;
 }
 
 function timeOfDay(ms: number): string {
@@ -50,7 +56,7 @@ export function prettyLine(json: string): string {
   const parts = [
     timeOfDay(typeof entry.time === 'number' ? entry.time : Date.now()),
     LEVELS[entry.level as number] ?? String(entry.level),
-    plain(String(entry.msg ?? '')) ?? '',
+    message(String(entry.msg ?? '')),
   ];
   for (const [k, v] of Object.entries(entry)) {
     if (SKIPPED.has(k)) continue;

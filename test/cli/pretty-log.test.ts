@@ -39,6 +39,19 @@ describe('prettyLine', () => {
     );
   });
 
+  test('control characters from a client are quoted, never written raw', () => {
+    const line = JSON.stringify({
+      level: 30,
+      time,
+      msg: 'connection closed',
+      login: 'ev\u001b]0;x\u0007il',
+    });
+    assert.equal(
+      prettyLine(line),
+      '18:02:51.120 INFO  connection closed login="ev\\u001b]0;x\\u0007il"',
+    );
+  });
+
   test('a line that is not JSON is kept as it is', () => {
     assert.equal(prettyLine('plain text\n'), 'plain text');
   });

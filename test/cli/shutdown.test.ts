@@ -286,7 +286,13 @@ describe('started through npm', () => {
       const child = spawn(
         launcher[0]!,
         [...launcher.slice(1), '-b', '127.0.0.1', '-p', '0', '--ws-port', '0', '--store', 'memory'],
-        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+        // No lifecycle scripts: in a fresh clone npx would otherwise run `prepare` (a build)
+        // under the other test files that run from dist/.
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, npm_config_ignore_scripts: 'true' },
+        },
       );
       const c = watch(child);
       let brokerPid = 0;
