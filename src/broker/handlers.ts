@@ -13,6 +13,7 @@ import {
   CLIENT_COMMANDS,
   negotiateVersion,
   SUPPORTED_VERSIONS,
+  type StompVersion,
 } from '../protocol/version.js';
 import { VERSION } from '../version.js';
 import type { Action } from './options.js';
@@ -177,16 +178,26 @@ function onUnsubscribe(s: Session, f: Frame): void {
 function onAck(s: Session, f: Frame): void {
   const d = findDelivery(s, f);
   const tx = f.header('transaction');
-  if (tx !== undefined) return holdInTransaction(s, tx, { kind: 'ack', delivery: d });
-  if (s.engine.ack(s.subscriptions, d)) s.receipts.noteStoreWrite();
+  if (tx !== undefined) holdInTransaction(s, tx, { kind: 'ack', delivery: d });
+  else settle(s, 'ack', d, false);
 }
 
 function onNack(s: Session, f: Frame): void {
   const d = findDelivery(s, f);
   const requeue = nackRequeues(s, f);
   const tx = f.header('transaction');
-  if (tx !== undefined) return holdInTransaction(s, tx, { kind: 'nack', delivery: d, requeue });
-  if (s.engine.nack(s.subscriptions, d, requeue)) s.receipts.noteStoreWrite();
+  if (tx !== undefined) holdInTransaction(s, tx, { kind: 'nack', delivery: d, requeue });
+  else settle(s, 'nack', d, requeue);
+}
+
+/**
+ * Carries out an ACK or NACK, now or at COMMIT (no object made for it: ACKs are per
+ * message); its RECEIPT waits if that wrote to the store.
+ */
+function settle(s: Session, kind: 'ack' | 'nack', d: Delivery, requeue: boolean): void {
+  const wrote =
+    kind === 'ack' ? s.engine.ack(s.subscriptions, d) : s.engine.nack(s.subscriptions, d, requeue);
+  if (wrote) s.receipts.noteStoreWrite();
 }
 
 /**
@@ -228,11 +239,7 @@ function onCommit(s: Session, f: Frame): void {
   for (const op of s.transactions.end(required(f, 'transaction'))) {
     if (op.kind === 'send') route(s, op.destination, op.frame);
     else if (s.subscriptions.isPending(op.delivery)) {
-      const wrote =
-        op.kind === 'ack'
-          ? s.engine.ack(s.subscriptions, op.delivery)
-          : s.engine.nack(s.subscriptions, op.delivery, op.requeue);
-      if (wrote) s.receipts.noteStoreWrite();
+      settle(s, op.kind, op.delivery, op.kind === 'nack' && op.requeue);
     }
   }
 }
@@ -250,6 +257,16 @@ function onAbort(s: Session, f: Frame): void {
 function onDisconnect(s: Session, f: Frame): void {
   s.disconnect(f);
 }
+
+/**
+ * The commands each version's sessions may send: the spec's, and NACK in 1.0 too (it is
+ * 1.1's), as RabbitMQ allows (docs/rabbitmq.md).
+ */
+const ACCEPTED_COMMANDS: Record<StompVersion, ReadonlySet<string>> = {
+  '1.0': new Set([...CLIENT_COMMANDS['1.0'], 'NACK']),
+  '1.1': CLIENT_COMMANDS['1.1'],
+  '1.2': CLIENT_COMMANDS['1.2'],
+};
 
 const HANDLERS: Record<string, Handler> = {
   SEND: onSend,
@@ -283,10 +300,7 @@ export function dispatchFrame(s: Session, f: Frame): void | Promise<void> {
   const version = s.version!;
   // Commands this version does not have are errors; commands are case sensitive (STOMP
   // 1.2, "Client Frames").
-  if (!CLIENT_COMMANDS[version].has(command) && !(command === 'NACK' && version === '1.0')) {
-    // NACK is 1.1's; 1.0 sessions may use it too, as RabbitMQ allows (docs/rabbitmq.md).
-    throw new StompError('UNKNOWN_COMMAND', command);
-  }
+  if (!ACCEPTED_COMMANDS[version].has(command)) throw new StompError('UNKNOWN_COMMAND', command);
   // Only SEND may carry a body from a client (STOMP 1.2, "Body"); 1.0 ignores the others'.
   if (f.body.length > 0 && !BODY_COMMANDS.has(command) && version !== '1.0') {
     throw new StompError('BODY_NOT_ALLOWED', command);

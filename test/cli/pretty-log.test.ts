@@ -1,4 +1,5 @@
 /** The log as a person sees it on a terminal (src/cli/pretty-log.ts), unit by unit. */
+// Pure formatting: nothing here listens, the port numbers are only values in log lines.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { banner, prettyLine } from '../../src/cli/pretty-log.js';
@@ -14,13 +15,13 @@ describe('prettyLine', () => {
       hostname: 'h',
       name: 'coilmq',
       host: '127.0.0.1',
-      port: 61613,
+      port: 40001,
       transport: 'tcp',
       msg: 'listening',
     });
     assert.equal(
       prettyLine(line),
-      '18:02:51.120 INFO  listening host=127.0.0.1 port=61613 transport=tcp',
+      '18:02:51.120 INFO  listening host=127.0.0.1 port=40001 transport=tcp',
     );
   });
 
@@ -61,16 +62,16 @@ describe('banner', () => {
   test('every listener, where messages are kept, who may log in, and how to stop', () => {
     const text = banner({
       version: '1.2.3',
-      address: { host: '127.0.0.1', port: 61613, tlsPort: 61614, wsPort: 15674, wssPort: 15673 },
+      address: { host: '127.0.0.1', port: 40001, tlsPort: 40002, wsPort: 40003, wssPort: 40004 },
       wsPath: '/ws',
       database: undefined,
       usersFile: '/etc/coilmq/users',
     });
     assert.match(text, /coilmq 1\.2\.3 is running/);
-    assert.match(text, /STOMP +127\.0\.0\.1:61613 \(tcp\)/);
-    assert.match(text, /STOMP over TLS +127\.0\.0\.1:61614/);
-    assert.match(text, /WebSocket +ws:\/\/127\.0\.0\.1:15674\/ws/);
-    assert.match(text, /Secure WebSocket +wss:\/\/127\.0\.0\.1:15673\/ws/);
+    assert.match(text, /STOMP +127\.0\.0\.1:40001 \(tcp\)/);
+    assert.match(text, /STOMP over TLS +127\.0\.0\.1:40002/);
+    assert.match(text, /WebSocket +ws:\/\/127\.0\.0\.1:40003\/ws/);
+    assert.match(text, /Secure WebSocket +wss:\/\/127\.0\.0\.1:40004\/ws/);
     assert.match(text, /Messages +in memory only/);
     assert.match(text, /Logins +users from \/etc\/coilmq\/users/);
     assert.match(text, /Ctrl-C to stop\./);
